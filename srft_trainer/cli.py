@@ -1,0 +1,32 @@
+# Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
+"""The `srft` console script: `srft <command> [args...]`, each command implemented in its own module."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+
+# name -> (module, function, one-line help). Modules are imported only when their command runs, so `srft eval`
+# does not pay for the trainer's imports and vice versa. Each function takes the remaining argv list.
+COMMANDS: dict[str, tuple[str, str, str]] = {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: srft <command> [args...]\n\ncommands:")
+        for name, (_, _, help_text) in COMMANDS.items():
+            print(f"  {name:<10} {help_text}")
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"srft: unknown command {name!r}; choose from: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module, function, _ = COMMANDS[name]
+    result = getattr(importlib.import_module(module), function)(rest)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
