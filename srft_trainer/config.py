@@ -1,0 +1,127 @@
+# Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
+"""`SRFTConfig`: TRL's `GRPOConfig` plus the SRFT fields, with the paper's defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trl import GRPOConfig
+
+from .losses import SUPPORTED_LOSS_TYPES
+
+
+ENTROPY_SOURCES = ("all", "rollouts", "demos")
+DEMO_TOO_LONG = ("drop", "truncate")
+
+
+@dataclass
+class SRFTConfig(GRPOConfig):
+    r"""
+    Configuration class for [`SRFTTrainer`].
+
+    [`SRFTConfig`] inherits every parameter of TRL's [`~trl.GRPOConfig`]. The demonstration slots are part of
+    `num_generations`: with `num_generations=8` and `num_demos_per_group=1`, each group holds 7 on-policy rollouts and
+    1 demonstration, as in the paper. Only the new parameters are listed here.
+
+    Parameters:
+        demo_column (`str`, *optional*, defaults to `"completion"`):
+            Data set column holding the demonstration(s) of each prompt: a string, a list of chat messages (the
+            assistant turn(s)), or a list of several demonstrations (strings or message lists). The default makes a
+            TRL prompt-completion data set an SRFT data set.
+        num_demos_per_group (`int`, *optional*, defaults to `1`):
+            How many of the `num_generations` slots of each group are filled with demonstrations. Must satisfy
+            `0 <= num_demos_per_group` and `num_generations - num_demos_per_group >= 2`. `0` trains plain GRPO.
+        sft_coef (`float`, *optional*, defaults to `0.5`):
+            Coefficient of the SFT term on demonstrations: `w_SFT = sft_coef * exp(-H)` (paper Eq. 8).
+        rl_pos_coef (`float`, *optional*, defaults to `0.1`):
+            Coefficient of positive-advantage rollouts: `w_RL = rl_pos_coef * exp(H)` (paper Eq. 12).
+        sft_entropy_weighting (`bool`, *optional*, defaults to `True`):
+            Whether `w_SFT` includes `exp(-H)`. The paper's "w/o w_SFT" ablation is `False` with `sft_coef=1.0`.
+        rl_entropy_weighting (`bool`, *optional*, defaults to `True`):
+            Whether `w_RL` includes `exp(H)`. The paper's "w/o w_RL" ablation is `False` with `rl_pos_coef=1.0`.
+        demo_rl (`bool`, *optional*, defaults to `True`):
+            Whether demonstrations also get the off-policy RL term `-A * pi_theta` (paper Eq. 9-10).
+        entropy_source (`str`, *optional*, defaults to `"all"`):
+            Which completion tokens of the micro-batch the entropy `H` averages over: `"all"`, `"rollouts"` or
+            `"demos"`. Falls back to all tokens when the selection is empty.
+        demo_too_long (`str`, *optional*, defaults to `"drop"`):
+            What to do with a demonstration longer than `max_completion_length` tokens: `"drop"` gives its slot back
+            to an on-policy rollout, `"truncate"` cuts it. Counted in the `srft/demos_dropped` and
+            `srft/demos_truncated` metrics either way.
+        demo_reward (`float` or `None`, *optional*, defaults to `None`):
+            `None` scores demonstrations with the same reward functions as rollouts; a float assigns that reward to
+            every demonstration.
+        min_demo_reward (`float` or `None`, *optional*, defaults to `None`):
+            A demonstration scoring below this is not used and its slot goes back to an on-policy rollout.
+    """
+
+    demo_column: str = field(
+        default="completion",
+        metadata={"help": "Data set column holding the demonstration(s): a string, messages, or a list of them."},
+    )
+    num_demos_per_group: int = field(
+        default=1, metadata={"help": "How many of the num_generations slots of each group hold demonstrations."}
+    )
+    sft_coef: float = field(default=0.5, metadata={"help": "w_SFT = sft_coef * exp(-H) (paper Eq. 8)."})
+    rl_pos_coef: float = field(default=0.1, metadata={"help": "w_RL = rl_pos_coef * exp(H) (paper Eq. 12)."})
+    sft_entropy_weighting: bool = field(default=True, metadata={"help": "Multiply w_SFT by exp(-H)."})
+    rl_entropy_weighting: bool = field(default=True, metadata={"help": "Multiply w_RL by exp(H)."})
+    demo_rl: bool = field(default=True, metadata={"help": "Off-policy RL term -A * pi_theta on demonstrations."})
+    entropy_source: str = field(
+        default="all",
+        metadata={"help": "Tokens H averages over.", "choices": list(ENTROPY_SOURCES)},
+    )
+    demo_too_long: str = field(
+        default="drop",
+        metadata={"help": "Demos longer than max_completion_length.", "choices": list(DEMO_TOO_LONG)},
+    )
+    demo_reward: float | None = field(
+        default=None, metadata={"help": "Fixed reward for every demonstration; None scores them like rollouts."}
+    )
+    min_demo_reward: float | None = field(
+        default=None, metadata={"help": "Demonstrations scoring below this give their slot back to a rollout."}
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.remove_unused_columns:
+            raise ValueError(
+                "SRFT reads the demonstration column of each row: set `remove_unused_columns=False` (GRPO's default)."
+            )
+        if self.num_demos_per_group < 0:
+            raise ValueError(f"`num_demos_per_group` must be >= 0, got {self.num_demos_per_group}.")
+        if self.num_demos_per_group > 0 and self.num_generations - self.num_demos_per_group < 2:
+            raise ValueError(
+                f"`num_generations - num_demos_per_group` must be >= 2 so each group keeps two on-policy rollouts "
+                f"(got num_generations={self.num_generations}, num_demos_per_group={self.num_demos_per_group}): raise "
+                "`num_generations` or lower `num_demos_per_group`."
+            )
+        local_batch = self.per_device_train_batch_size * self.steps_per_generation
+        if local_batch % self.num_generations != 0:
+            raise ValueError(
+                f"Each process must hold whole groups: `per_device_train_batch_size * steps_per_generation` "
+                f"({self.per_device_train_batch_size} * {self.steps_per_generation} = {local_batch}) must be "
+                f"divisible by `num_generations` ({self.num_generations}). Change `per_device_train_batch_size`, "
+                "`gradient_accumulation_steps`/`steps_per_generation` or `num_generations`."
+            )
+        if self.entropy_source not in ENTROPY_SOURCES:
+            raise ValueError(f"`entropy_source` must be one of {ENTROPY_SOURCES}, got {self.entropy_source!r}.")
+        if self.demo_too_long not in DEMO_TOO_LONG:
+            raise ValueError(f"`demo_too_long` must be one of {DEMO_TOO_LONG}, got {self.demo_too_long!r}.")
+        if self.loss_type not in SUPPORTED_LOSS_TYPES:
+            raise ValueError(
+                f"SRFT defines its objective for `loss_type` in {SUPPORTED_LOSS_TYPES}, got {self.loss_type!r}: "
+                "set `loss_type='dapo'` (the default) or one of the others."
+            )
+        unsupported = {
+            "importance_sampling_level": (self.importance_sampling_level != "token", "set it to 'token'"),
+            "use_liger_kernel": (bool(self.use_liger_kernel), "set it to False"),
+            "entropy_coef": (
+                self.entropy_coef != 0.0 or self.use_adaptive_entropy,
+                "set `entropy_coef=0` and `use_adaptive_entropy=False`: SRFT controls entropy through w_SFT/w_RL",
+            ),
+            "off_policy_mask_threshold": (self.off_policy_mask_threshold is not None, "set it to None"),
+        }
+        for name, (bad, fix) in unsupported.items():
+            if bad:
+                raise ValueError(f"SRFT does not support `{name}={getattr(self, name)!r}`: {fix}.")
