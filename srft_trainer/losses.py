@@ -45,6 +45,8 @@ def srft_loss(
     demo_rl: bool = True,
     max_completion_length: int | None = None,
     num_items_in_batch: float | torch.Tensor | None = None,
+    rollout_token_weights: torch.Tensor | None = None,
+    rollout_token_penalty: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """
     Computes the SRFT loss `L_SFT^demo + L_RL^demo + L_RL^self-rollout` (paper Eq. 13) of one micro-batch.
@@ -84,6 +86,12 @@ def srft_loss(
             Required for `loss_type="dr_grpo"`, whose denominator is `num_pg_rows * max_completion_length`.
         num_items_in_batch (`float` or `torch.Tensor`, *optional*):
             Denominator of the `"dapo"` loss. `None` uses the number of active policy-gradient tokens of this call.
+        rollout_token_weights (`torch.Tensor` of shape `(B, T)` or `(B, 1)`, *optional*):
+            Extra factor on the clipped surrogate of on-policy rows only (TRL's entropy mask, vLLM importance-sampling
+            correction). Ignored for demonstration rows.
+        rollout_token_penalty (`torch.Tensor` of shape `(B, T)`, *optional*):
+            Per-token term added to on-policy rows only, before aggregation (TRL's `beta * KL`). Ignored for
+            demonstration rows.
 
     Returns:
         `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the scalar loss (policy-gradient term plus SFT term, not
@@ -119,6 +127,10 @@ def srft_loss(
     clipped = torch.clamp(ratio, 1 - epsilon_low, 1 + epsilon_high)
     on_policy = -torch.min(ratio * adv, clipped * adv)
     on_policy = torch.where(adv > 0, w_rl * on_policy, on_policy)
+    if rollout_token_weights is not None:
+        on_policy = on_policy * rollout_token_weights
+    if rollout_token_penalty is not None:
+        on_policy = on_policy + rollout_token_penalty
     # Demonstrations: off-policy RL with behaviour probability 1 and no clipping (Eq. 9-10).
     off_policy = -adv * torch.exp(logps)
     per_token_pg = torch.where(demo, off_policy, on_policy)

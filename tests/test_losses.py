@@ -24,6 +24,8 @@ def slow_srft_loss(
     eps_high=0.2,
     sft_coef=0.5,
     rl_pos_coef=0.1,
+    weights=None,
+    penalty=None,
     sft_w=True,
     rl_w=True,
     demo_rl=True,
@@ -57,6 +59,10 @@ def slow_srft_loss(
                 term = -torch.minimum(r * a, rc * a)
                 if a > 0:
                     term = term * w_rl
+                if weights is not None:
+                    term = term * weights[i, t if weights.shape[1] > 1 else 0]
+                if penalty is not None:
+                    term = term + penalty[i, t]
             if is_pg_row:
                 s = s + term
                 c += 1
@@ -304,3 +310,27 @@ def test_plain_grpo_settings_equal_trl(loss_type, with_old):
     (g1,) = torch.autograd.grad(ours, logps)
     (g2,) = torch.autograd.grad(theirs, logps)
     torch.testing.assert_close(g1, g2, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss_type", SUPPORTED_LOSS_TYPES)
+@pytest.mark.parametrize("weight_shape", ["token", "sequence"])
+def test_rollout_token_weights_and_penalty_touch_rollouts_only(loss_type, weight_shape):
+    logps, old, adv, mask, is_demo = make_batch(17)
+    g = torch.Generator().manual_seed(0)
+    weights = torch.rand(5, 6 if weight_shape == "token" else 1, generator=g, dtype=torch.float64)
+    penalty = 0.05 * logps.detach().exp() - logps  # depends on logps, like beta * KL
+    kwargs = dict(loss_type=loss_type, max_completion_length=6)
+    loss, _ = srft_loss(
+        logps, old, adv, mask, is_demo, 0.4, rollout_token_weights=weights, rollout_token_penalty=penalty, **kwargs
+    )
+    expected = slow_srft_loss(
+        logps, old, adv, mask, is_demo, 0.4, weights=weights, penalty=penalty, loss_type=loss_type, max_len=6
+    )
+    torch.testing.assert_close(loss, expected, rtol=1e-12, atol=1e-12)
+    (g1,) = torch.autograd.grad(loss, logps)
+    (g2,) = torch.autograd.grad(expected, logps)
+    torch.testing.assert_close(g1, g2, rtol=1e-10, atol=1e-12)
+    # Demo rows are untouched by either.
+    (g_plain,) = torch.autograd.grad(srft_loss(logps, old, adv, mask, is_demo, 0.4, **kwargs)[0], logps)
+    torch.testing.assert_close(g1[is_demo], g_plain[is_demo])
+    assert not torch.allclose(g1[~is_demo], g_plain[~is_demo])
