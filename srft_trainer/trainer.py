@@ -1,0 +1,408 @@
+# Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
+"""`SRFTTrainer`: TRL's `GRPOTrainer` with demonstrations inside each group and the SRFT objective."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import textwrap
+from typing import Any
+
+import torch
+from accelerate.utils import gather
+from torch import nn
+from trl import GRPOTrainer
+from trl.data_utils import is_conversational
+
+from .config import SRFTConfig
+from .demos import DemoStats, DemoTokenizer, normalize_demos, plan_group_demos
+from .losses import srft_loss
+
+
+logger = logging.getLogger(__name__)
+
+SRFT_CITATION = textwrap.dedent("""\
+    @inproceedings{fu2026srft,
+        title         = {{SRFT: A Single-Stage Method with Supervised and Reinforcement Fine-Tuning for Reasoning}},
+        author        = {Yuqian Fu and Tinghong Chen and Jiajun Chai and Xihuai Wang and Songjun Tu and Guojun Yin and Wei Lin and Qichao Zhang and Yuanheng Zhu and Dongbin Zhao},
+        booktitle     = {International Conference on Learning Representations},
+        year          = 2026,
+        eprint        = {arXiv:2506.19767},
+    }""")
+
+
+class SRFTTrainer(GRPOTrainer):
+    """
+    Supervised Reinforcement Fine-Tuning ([arXiv 2506.19767](https://huggingface.co/papers/2506.19767)).
+
+    A drop-in replacement for TRL's [`~trl.GRPOTrainer`] that takes the same arguments with an [`SRFTConfig`]. Of the
+    `num_generations` slots of each prompt's group, `num_demos_per_group` are filled with demonstrations from the data
+    set's `demo_column` instead of sampled completions (no generation is spent on them where the generation backend
+    allows). Demonstrations are scored by the same reward functions and normalised with the rollouts (Eq. 7), and the
+    loss is [`~srft_trainer.losses.srft_loss`]: entropy-weighted SFT and off-policy RL on the demonstrations plus the
+    clipped GRPO surrogate on the rollouts, with positive rollouts entropy-weighted (Eq. 13).
+
+    Demonstration slots are incompatible with `tools`, `environment_factory`, `rollout_func` and vision-language
+    models; with `num_demos_per_group=0` the trainer is GRPO with the SRFT loss.
+    """
+
+    _tag_names = ["trl", "srft"]
+    _name = "SRFT"
+    _paper = {
+        "title": "SRFT: A Single-Stage Method with Supervised and Reinforcement Fine-Tuning for Reasoning",
+        "id": "2506.19767",
+        "citation": SRFT_CITATION,
+    }
+
+    def __init__(self, model, reward_funcs=None, args: SRFTConfig | None = None, train_dataset=None, **kwargs):
+        if args is None:
+            name = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "") or "model"
+            args = SRFTConfig(f"{name.rstrip('/').split('/')[-1]}-SRFT")
+        if not isinstance(args, SRFTConfig):
+            raise TypeError(
+                f"SRFTTrainer needs an `SRFTConfig`, got {type(args).__name__}: build `SRFTConfig(**your_grpo_args)`."
+            )
+        if args.num_demos_per_group > 0:
+            for name in ("tools", "rollout_func", "environment_factory"):
+                if kwargs.get(name):
+                    raise ValueError(
+                        f"SRFT demonstration slots do not support `{name}`: drop it or set `num_demos_per_group=0`."
+                    )
+            columns = getattr(train_dataset, "column_names", None)
+            if isinstance(columns, list) and args.demo_column not in columns:
+                raise ValueError(
+                    f"The training data set has no demonstration column `{args.demo_column}` (columns: {columns}): "
+                    "set `demo_column` to the column holding the demonstrations, or `num_demos_per_group=0`."
+                )
+        super().__init__(model, reward_funcs, args=args, train_dataset=train_dataset, **kwargs)
+        if self._is_vlm and args.num_demos_per_group > 0:
+            raise ValueError("SRFT demonstration slots support text models only: set `num_demos_per_group=0`.")
+        if args.min_demo_reward is not None and args.demo_reward is None:
+            for func, name in zip(self.reward_funcs, self.reward_func_names):
+                if isinstance(func, nn.Module) or inspect.iscoroutinefunction(func):
+                    raise ValueError(
+                        f"`min_demo_reward` pre-scores demonstrations with plain (synchronous) reward functions, but "
+                        f"`{name}` is a reward model or async: unset `min_demo_reward` or filter the demos offline."
+                    )
+        self._demo_tokenizer = DemoTokenizer(self._tokenizer, list(self.eos_token_ids), self._render_conversation)
+        # vLLM server mode and tensor-parallel colocate slice results by each process's list length, so every process
+        # must generate the same number of rows: there, demo slots are generated and then replaced.
+        self.skip_demo_generation = not (
+            args.use_vllm and (args.vllm_mode == "server" or args.vllm_tensor_parallel_size > 1)
+        )
+        self.num_generated_sequences = 0  # rows sent to the generation backend on this process, for benchmarks/tests
+        self._demo_plan: list[list[int] | None] | None = None
+        self._local_is_demo: torch.Tensor | None = None
+        self._step_rewards: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # ----------------------------------------------------------------------------------------------- demonstrations
+    def _render_conversation(self, messages: list[dict], add_generation_prompt: bool) -> list[int]:
+        out = self.processing_class.apply_chat_template(
+            messages,
+            tools=self.tools or None,
+            chat_template=self.chat_template,
+            add_generation_prompt=add_generation_prompt,
+            tokenize=True,
+            return_dict=True,
+            **self.chat_template_kwargs,
+        )
+        ids = out["input_ids"]
+        return list(ids[0]) if ids and isinstance(ids[0], list) else list(ids)
+
+    def _usable_demos(self, row: dict[str, Any], stats: DemoStats) -> list[list[int]]:
+        column = self.args.demo_column
+        if column not in row:
+            raise ValueError(f"A training row has no demonstration column `{column}` (keys: {sorted(row)}).")
+        demos = normalize_demos(row[column], column)
+        if not demos:
+            stats["missing"] += 1
+            return []
+        prompt = row["prompt"]
+        prompt_ids = list(self._tokenize_prompts([prompt])[0][0])
+        usable = []
+        for demo in demos:
+            ids = self._demo_tokenizer(prompt, prompt_ids, demo)
+            if len(ids) > self.max_completion_length:
+                if self.args.demo_too_long == "drop":
+                    stats["dropped_too_long"] += 1
+                    continue
+                ids = ids[: self.max_completion_length]
+                stats["truncated"] += 1
+            usable.append(ids)
+        if self.args.min_demo_reward is not None and usable:
+            scores = self._score_demos(row, usable)
+            kept = [ids for ids, score in zip(usable, scores) if score >= self.args.min_demo_reward]
+            stats["dropped_low_reward"] += len(usable) - len(kept)
+            usable = kept
+        return usable
+
+    def _decode_completions(self, prompt, completion_ids: list[list[int]]) -> list:
+        texts = self.processing_class.batch_decode(completion_ids, skip_special_tokens=True)
+        if is_conversational({"prompt": prompt}):
+            return [[{"role": "assistant", "content": text}] for text in texts]
+        return texts
+
+    def _score_demos(self, row: dict[str, Any], demo_ids: list[list[int]]) -> list[float]:
+        """Weighted total reward of a row's demos, computed locally (no collective) before generation."""
+        if self.args.demo_reward is not None:
+            return [float(self.args.demo_reward) * float(self.reward_weights.sum())] * len(demo_ids)
+        n = len(demo_ids)
+        kwargs = {key: [value] * n for key, value in row.items() if key not in ("prompt", "completion")}
+        totals = torch.zeros(n)
+        for func, weight in zip(self.reward_funcs, self.reward_weights.cpu()):
+            scores = func(
+                prompts=[row["prompt"]] * n,
+                completions=self._decode_completions(row["prompt"], demo_ids),
+                completion_ids=demo_ids,
+                trainer_state=self.state,
+                log_extra=lambda *a, **k: None,
+                log_metric=lambda *a, **k: None,
+                **kwargs,
+            )
+            totals += weight * torch.tensor([float("nan") if s is None else s for s in scores]).nan_to_num(0.0)
+        return totals.tolist()
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        training = self.model.training
+        stats = DemoStats()
+        plan: list[list[int] | None] = [None] * len(inputs)
+        if training and self.args.num_demos_per_group > 0:
+            plan = plan_group_demos(
+                len(inputs),
+                self.num_generations,
+                self.args.num_demos_per_group,
+                lambda start: self._usable_demos(inputs[start], stats),
+                rotation=self.state.global_step,
+            )
+        is_demo = [ids is not None for ids in plan]
+        self._demo_plan = plan if any(is_demo) else None
+        self._local_is_demo = torch.tensor(is_demo, device=self.accelerator.device)
+        if self.args.log_completions:
+            self._pending_extra_logs["is_demo"].extend(is_demo)
+        try:
+            output = super()._generate_and_score_completions(inputs)
+        finally:
+            self._demo_plan = None
+        output["is_demo"] = self._local_is_demo
+        if training and self.args.num_demos_per_group > 0:
+            if self.mask_truncated_completions:
+                self._unmask_truncated_demos(output, plan)
+            self._log_demo_metrics(output, stats)
+        self._step_rewards = None
+        return output
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        plan = self._demo_plan
+        if plan is None:
+            self.num_generated_sequences += len(prompt_ids)
+            return super()._generate_single_turn(
+                prompt_ids, images, multimodal_fields, num_generations, has_tool_images
+            )
+        if len(plan) != len(prompt_ids):
+            raise RuntimeError(f"SRFT demo plan has {len(plan)} rows but generation got {len(prompt_ids)} prompts.")
+        rows = [i for i, ids in enumerate(plan) if ids is None] if self.skip_demo_generation else range(len(plan))
+        rows = list(rows)
+        self.num_generated_sequences += len(rows)
+        completion_ids, logprobs = super()._generate_single_turn(
+            [prompt_ids[i] for i in rows],
+            None if images is None else [images[i] for i in rows],
+            multimodal_fields,
+            num_generations,
+            has_tool_images,
+        )
+        generated = dict(zip(rows, range(len(rows))))
+        all_ids, all_logprobs = [], None if logprobs is None else []
+        for i, demo_ids in enumerate(plan):
+            if demo_ids is None:
+                all_ids.append(list(completion_ids[generated[i]]))
+                if logprobs is not None:
+                    all_logprobs.append(logprobs[generated[i]])
+            else:
+                all_ids.append(list(demo_ids))
+                if logprobs is not None:  # no sampling log-prob: TRL turns None into NaN, i.e. an IS ratio of 1
+                    all_logprobs.append([None] * len(demo_ids))
+        return all_ids, all_logprobs
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        if self.model.training and self.args.num_demos_per_group > 0:
+            global_is_demo = gather(self._local_is_demo).bool()
+            if self.args.demo_reward is not None:
+                rewards_per_func[global_is_demo] = float(self.args.demo_reward)
+            self._step_rewards = (rewards_per_func, global_is_demo)
+        return rewards_per_func
+
+    def _unmask_truncated_demos(self, output: dict[str, Any], plan: list[list[int] | None]) -> None:
+        # `mask_truncated_completions` is for rollouts cut by the length limit; a truncated demo is still a demo.
+        mask = output["completion_mask"]
+        before = mask.sum()
+        for i, ids in enumerate(plan):
+            if ids is not None:
+                mask[i, : len(ids)] = 1
+        output["num_items_in_batch"] = output["num_items_in_batch"] + gather(mask.sum() - before).sum()
+
+    def _log_demo_metrics(self, output: dict[str, Any], stats: DemoStats) -> None:
+        device = self.accelerator.device
+        is_demo = self._local_is_demo
+        advantages = output["advantages"]
+        local = torch.tensor(
+            [
+                advantages[is_demo].sum().item(),
+                is_demo.sum().item(),
+                (advantages[~is_demo] > 0).sum().item(),
+                (~is_demo).sum().item(),
+                stats["dropped_too_long"] + stats["dropped_low_reward"],
+                stats["truncated"],
+                stats["missing"],
+                self._demo_tokenizer.fallbacks,
+            ],
+            device=device,
+            dtype=torch.float64,
+        )
+        adv_sum, n_demo, n_pos, n_roll, dropped, truncated, missing, fallbacks = self.accelerator.reduce(
+            local, reduction="sum"
+        ).tolist()
+        metrics = self._metrics["train"]
+        if self._step_rewards is not None:
+            rewards_per_func, global_is_demo = self._step_rewards
+            rewards = (rewards_per_func * self.reward_weights.to(device).unsqueeze(0)).nansum(dim=1)
+            rewards[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan
+            metrics["srft/demo_reward_mean"].append(torch.nanmean(rewards[global_is_demo]).item())
+            metrics["srft/rollout_reward_mean"].append(torch.nanmean(rewards[~global_is_demo]).item())
+        metrics["srft/demo_advantage_mean"].append(adv_sum / n_demo if n_demo else float("nan"))
+        metrics["srft/pos_rollout_frac"].append(n_pos / n_roll if n_roll else float("nan"))
+        metrics["srft/demos_used"].append(n_demo)
+        metrics["srft/demos_dropped"].append(dropped)
+        metrics["srft/demos_truncated"].append(truncated)
+        metrics["srft/demos_missing"].append(missing)
+        metrics["srft/demo_template_fallbacks"].append(fallbacks)
+        for reason in ("dropped_too_long", "dropped_low_reward", "truncated"):
+            if stats[reason] and not getattr(self, f"_warned_{reason}", False):
+                setattr(self, f"_warned_{reason}", True)
+                logger.warning(
+                    "SRFT: %d demonstration(s) %s in this batch (see `demo_too_long`/`min_demo_reward`); counted in "
+                    "the srft/demos_* metrics, warned once.",
+                    stats[reason],
+                    reason.replace("_", " "),
+                )
+
+    # --------------------------------------------------------------------------------------------------------- loss
+    def _policy_entropy(self, entropies: torch.Tensor, mask: torch.Tensor, is_demo: torch.Tensor) -> torch.Tensor:
+        """Mean token entropy over `entropy_source` tokens of the micro-batch on all processes (detached)."""
+        entropies, mask = entropies.detach(), mask.to(entropies.dtype)
+        rows = {"all": torch.ones_like(is_demo), "rollouts": ~is_demo, "demos": is_demo}[self.args.entropy_source]
+        selected = mask * rows.unsqueeze(1).to(mask.dtype)
+        local = torch.stack([(entropies * selected).sum(), selected.sum(), (entropies * mask).sum(), mask.sum()])
+        total = self.accelerator.reduce(local, reduction="sum")
+        # An empty selection falls back to all completion tokens (no host sync: torch.where).
+        return torch.where(total[1] > 0, total[0] / total[1].clamp(min=1.0), total[2] / total[3].clamp(min=1.0))
+
+    def _compute_loss(self, model, inputs):
+        # Replaces GRPOTrainer._compute_loss, which has no hook between its per-token loss and the aggregation: the
+        # SFT term and the unclipped demo term cannot be expressed through its inputs. What is kept: the one forward
+        # pass (log-probs and entropies together), TRL's mask, entropy mask, vLLM IS ratio, KL and normalisation
+        # conventions for each loss type; what SRFT rejects at construction (cispo/sapo/vespo/luspo, sequence-level
+        # IS, off-policy masking, the entropy bonus, VLM inputs) is left out.
+        prompt_ids, prompt_mask = inputs["prompt_ids"], inputs["prompt_mask"]
+        completion_ids, completion_mask = inputs["completion_ids"], inputs["completion_mask"]
+        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
+        attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
+        mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]
+        per_token_logps, entropies, aux_loss = self._get_per_token_logps_and_entropies(
+            model,
+            input_ids,
+            attention_mask,
+            completion_ids.size(1),
+            compute_entropy=True,
+            compute_aux_loss=self.aux_loss_enabled,
+        )
+        is_demo = inputs.get("is_demo")
+        is_demo = torch.zeros_like(inputs["advantages"], dtype=torch.bool) if is_demo is None else is_demo.bool()
+        entropy = self._policy_entropy(entropies, mask, is_demo)
+
+        # Rollout-only factors: TRL's high-entropy token mask and the vLLM importance-sampling correction.
+        weights = None
+        if self.top_entropy_quantile < 1.0:
+            rollout_mask = mask * (~is_demo).unsqueeze(1).to(mask.dtype)
+            weights = self.get_high_entropy_mask(entropies, rollout_mask, 1 - self.top_entropy_quantile)
+        if self.use_vllm and self.vllm_importance_sampling_correction:
+            ratio = inputs["importance_sampling_ratio"]
+            weights = ratio if weights is None else weights * ratio
+        old_per_token_logps = inputs.get("old_per_token_logps")
+        penalty = None
+        if self.beta != 0.0:
+            ref_per_token_logps = inputs["ref_per_token_logps"]
+            delta = ref_per_token_logps - per_token_logps
+            per_token_kl = torch.exp(delta) - delta - 1
+            if self.args.use_bias_correction_kl:
+                old = per_token_logps.detach() if old_per_token_logps is None else old_per_token_logps
+                per_token_kl = per_token_kl * torch.exp(per_token_logps - old)
+            penalty = self.beta * per_token_kl
+
+        mode = "train" if self.model.training else "eval"
+        # TRL's dapo normaliser: the generation batch's global token count, per process and per optimizer micro-step.
+        num_items = inputs["num_items_in_batch"] / self.accelerator.num_processes
+        accumulation = 1.0
+        if mode == "train":
+            num_items = num_items / self.args.steps_per_generation
+            accumulation = self.current_gradient_accumulation_steps
+        loss, parts = srft_loss(
+            per_token_logps,
+            old_per_token_logps,
+            inputs["advantages"],
+            mask,
+            is_demo,
+            entropy,
+            loss_type=self.loss_type,
+            epsilon_low=self.epsilon_low,
+            epsilon_high=self.epsilon_high,
+            sft_coef=self.args.sft_coef,
+            rl_pos_coef=self.args.rl_pos_coef,
+            sft_entropy_weighting=self.args.sft_entropy_weighting,
+            rl_entropy_weighting=self.args.rl_entropy_weighting,
+            demo_rl=self.args.demo_rl,
+            max_completion_length=self.max_completion_length,
+            num_items_in_batch=num_items,
+            rollout_token_weights=weights,
+            rollout_token_penalty=penalty,
+        )
+        loss = loss / accumulation
+        if self.aux_loss_enabled:
+            loss = loss + self.router_aux_loss_coef * aux_loss / accumulation
+        self._log_loss_metrics(mode, per_token_logps, old_per_token_logps, entropies, mask, is_demo, inputs, parts)
+        return loss
+
+    def _log_loss_metrics(self, mode, logps, old_logps, entropies, mask, is_demo, inputs, parts) -> None:
+        mask = mask.to(logps.dtype)
+        demo_mask = mask * is_demo.unsqueeze(1).to(mask.dtype)
+        rollout_mask = mask - demo_mask
+        advantages = inputs["advantages"].unsqueeze(1)
+        ratio = torch.exp(logps.detach() - (logps.detach() if old_logps is None else old_logps))
+        low = ((ratio < 1 - self.epsilon_low) & (advantages < 0)).to(mask.dtype) * rollout_mask
+        high = ((ratio > 1 + self.epsilon_high) & (advantages > 0)).to(mask.dtype) * rollout_mask
+        local = torch.stack(
+            [
+                (-logps.detach() * demo_mask).sum(),
+                demo_mask.sum(),
+                (entropies.detach() * mask).sum(),
+                mask.sum(),
+                low.sum(),
+                high.sum(),
+                rollout_mask.sum(),
+                parts["pg_loss"].to(mask.dtype),
+                torch.ones((), device=mask.device, dtype=mask.dtype),
+            ]
+        )
+        nll, n_demo, ent, n_tok, n_low, n_high, n_roll, pg, n_proc = self.accelerator.reduce(
+            local, reduction="sum"
+        ).tolist()
+        metrics = self._metrics[mode]
+        metrics["entropy"].append(ent / max(n_tok, 1.0))
+        metrics["clip_ratio/low_mean"].append(n_low / max(n_roll, 1.0))
+        metrics["clip_ratio/high_mean"].append(n_high / max(n_roll, 1.0))
+        metrics["clip_ratio/region_mean"].append((n_low + n_high) / max(n_roll, 1.0))
+        metrics["srft/entropy"].append(parts["entropy"].item())
+        metrics["srft/w_sft"].append(parts["w_sft"].item())
+        metrics["srft/w_rl"].append(parts["w_rl"].item())
+        metrics["srft/pg_loss"].append(pg / n_proc)
+        metrics["srft/sft_nll"].append(nll / n_demo if n_demo else float("nan"))
