@@ -53,13 +53,13 @@ def normalize_demos(value: Any, column: str) -> list[Demo]:
                 demos.append(item)
             else:
                 raise ValueError(
-                    f"Column `{column}` holds a list with an element of type {type(item).__name__}: each demonstration "
-                    "must be a string or a list of chat messages ({'role': ..., 'content': ...})."
+                    f"Column `{column}` holds a list with an element of type {type(item).__name__}: each "
+                    "demonstration must be a string or a list of chat messages ({'role': ..., 'content': ...})."
                 )
         return demos
     raise ValueError(
-        f"Column `{column}` holds a {type(value).__name__}: a demonstration must be a string, a list of chat messages, "
-        "or a list of several such demonstrations. Fix the data or set `demo_column` to the right column."
+        f"Column `{column}` holds a {type(value).__name__}: a demonstration must be a string, a list of chat "
+        "messages, or a list of several such demonstrations. Fix the data or set `demo_column` to the right column."
     )
 
 

@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 SRFT_CITATION = textwrap.dedent("""\
     @inproceedings{fu2026srft,
         title         = {{SRFT: A Single-Stage Method with Supervised and Reinforcement Fine-Tuning for Reasoning}},
-        author        = {Yuqian Fu and Tinghong Chen and Jiajun Chai and Xihuai Wang and Songjun Tu and Guojun Yin and Wei Lin and Qichao Zhang and Yuanheng Zhu and Dongbin Zhao},
+        author        = {Yuqian Fu and Tinghong Chen and Jiajun Chai and Xihuai Wang and Songjun Tu and Guojun Yin and
+                         Wei Lin and Qichao Zhang and Yuanheng Zhu and Dongbin Zhao},
         booktitle     = {International Conference on Learning Representations},
         year          = 2026,
         eprint        = {arXiv:2506.19767},
