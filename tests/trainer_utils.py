@@ -1,0 +1,73 @@
+"""Shared pieces of the trainer tests: a toy prompt-completion data set, rewards and configs."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from datasets import Dataset
+from tiny import tiny_model, tiny_tokenizer
+
+from srft_trainer import SRFTConfig
+
+
+def demo_for(a: int, b: int) -> str:
+    return f"<think>\n{a}+{b}</think>\n\\boxed{{{a + b}}}"
+
+
+def make_dataset(n: int = 8) -> Dataset:
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": f"{a}+{b}="}],
+            "completion": demo_for(a, b),
+            "solution": str(a + b),
+        }
+        for a, b in [(i, 2 * i + 1) for i in range(n)]
+    ]
+    return Dataset.from_list(rows)
+
+
+def contains_solution(completions, solution, **kwargs):
+    """1.0 when the completion contains the gold answer: demos score 1, a random model's rollouts 0."""
+    return [float(f"{{{sol}}}" in c[0]["content"]) for c, sol in zip(completions, solution)]
+
+
+def length_reward(completions, **kwargs):
+    """A reward that varies among a random model's rollouts, so advantages are non-zero."""
+    return [(len(c[0]["content"]) % 7) / 6.0 for c in completions]
+
+
+def config(tmp_path, cls=SRFTConfig, **overrides) -> SRFTConfig:
+    kwargs = dict(
+        output_dir=str(tmp_path),
+        use_cpu=True,
+        bf16=False,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=40,
+        max_steps=1,
+        learning_rate=0.05,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1,
+        gradient_checkpointing=False,
+        seed=0,
+        data_seed=0,
+    )
+    kwargs.update(overrides)
+    if cls is not SRFTConfig:  # the same settings for a plain TRL config (SRFT's own fields left out)
+        kwargs = {k: v for k, v in kwargs.items() if k in cls.__dataclass_fields__}
+    return cls(**kwargs)
+
+
+def tiny_pair(seed: int = 0):
+    tok = tiny_tokenizer()
+    return tok, tiny_model(tok, seed=seed)
+
+
+def params_of(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def clone(model):
+    return copy.deepcopy(model)
