@@ -9,7 +9,11 @@ import sys
 
 # name -> (module, function, one-line help). Modules are imported only when their command runs, so `srft eval`
 # does not pay for the trainer's imports and vice versa. Each function takes the remaining argv list.
-COMMANDS: dict[str, tuple[str, str, str]] = {}
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "train": ("srft_trainer.train", "main", "train with a recipe: srft train --config recipes/toy/srft.yaml"),
+    "prepare-data": ("srft_trainer.data.cli", "main", "convert LUFFY/OpenR1-Math data to the SRFT layout"),
+    "analyze": ("srft_trainer.analysis.cli", "main", "plots of what training did: token probs, dynamics, trajectory"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,320 @@
+# Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
+"""
+Training entry point: `srft train --config recipe.yaml [--key value ...]`, or under accelerate:
+
+    accelerate launch --config_file accelerate_configs/zero3.yaml -m srft_trainer.train --config recipe.yaml
+
+The recipe is parsed by TRL's `TrlParser` over ([`SRFTScriptArguments`], the trainer's config class, TRL's
+`ModelConfig`), like `trl grpo` and open-r1; command-line flags override the YAML. `trainer: srft` (default) runs
+[`SRFTTrainer`]; `trainer: grpo` TRL's `GRPOTrainer` and `trainer: sft` TRL's `SFTTrainer` on the same data, for
+baselines with identical plumbing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from trl import ModelConfig, ScriptArguments, TrlParser
+
+
+logger = logging.getLogger(__name__)
+
+TRAINERS = ("srft", "grpo", "sft")
+DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
+
+
+@dataclass
+class SRFTScriptArguments(ScriptArguments):
+    """
+    Script arguments of `srft train` (on top of TRL's `ScriptArguments`: `dataset_name`, `dataset_config`,
+    `dataset_train_split`, `dataset_test_split`, ...). `dataset_name` is a Hub id or a local json/jsonl/parquet
+    file or directory.
+
+    Args:
+        trainer (`str`, *optional*, defaults to `"srft"`):
+            `"srft"`, `"grpo"` (TRL's GRPOTrainer) or `"sft"` (TRL's SFTTrainer on the demonstrations).
+        reward_funcs (`list[str]`, *optional*, defaults to `["accuracy"]`):
+            Reward functions: registry names (`accuracy`, `think_format_reward`, ...) or dotted import paths.
+        eval_dataset_name (`str`, *optional*):
+            A separate evaluation data set (Hub id or local file); otherwise `dataset_test_split` when evaluating.
+        model_config_overrides (`dict` or JSON `str`, *optional*):
+            Model config values changed at load time, e.g. `{"rope_theta": 40000, "max_position_embeddings": 16384}`.
+        toy_world (`str`, *optional*):
+            Directory of the offline toy world (built there on first use): fills in the model, the data and the
+            held-out set when they are not given.
+        heldout_dataset (`str`, *optional*):
+            A local file of held-out problems (`prompt`, `solution`) scored before and after training.
+        heldout_size (`int`, *optional*, defaults to `200`):
+            How many held-out problems to score.
+        plot_curves (`bool`, *optional*, defaults to `True`):
+            Write `training_curves.png` (reward, entropy, w_sft, w_rl, demo NLL) into the output directory.
+    """
+
+    trainer: str = field(default="srft", metadata={"help": "srft | grpo | sft", "choices": list(TRAINERS)})
+    reward_funcs: list[str] = field(default_factory=lambda: ["accuracy"], metadata={"help": "Reward functions."})
+    eval_dataset_name: str | None = field(default=None, metadata={"help": "Separate evaluation data set."})
+    model_config_overrides: str | None = field(default=None, metadata={"help": "JSON dict of config overrides."})
+    toy_world: str | None = field(default=None, metadata={"help": "Toy world directory (built on first use)."})
+    heldout_dataset: str | None = field(default=None, metadata={"help": "Held-out file scored before/after."})
+    heldout_size: int = field(default=200, metadata={"help": "Held-out problems to score."})
+    plot_curves: bool = field(default=True, metadata={"help": "Write training_curves.png."})
+
+
+def config_class(trainer: str):
+    """The TRL config class a trainer kind is parsed into."""
+    if trainer == "srft":
+        from .config import SRFTConfig
+
+        return SRFTConfig
+    if trainer == "grpo":
+        from trl import GRPOConfig
+
+        return GRPOConfig
+    if trainer == "sft":
+        from trl import SFTConfig
+
+        return SFTConfig
+    raise ValueError(f"Unknown `trainer: {trainer}`: use one of {list(TRAINERS)}.")
+
+
+def peek_trainer(argv: list[str]) -> str:
+    """Reads `trainer` from the command line or the `--config` YAML, before the real parse (it picks the parser)."""
+    for flag in ("--trainer",):
+        if flag in argv:
+            return argv[argv.index(flag) + 1]
+        for arg in argv:
+            if arg.startswith(flag + "="):
+                return arg.split("=", 1)[1]
+    if "--config" in argv:
+        path = Path(argv[argv.index("--config") + 1])
+        if not path.is_file():
+            raise FileNotFoundError(f"Recipe not found: --config {path}")
+        recipe = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(recipe, dict):
+            raise ValueError(f"Recipe {path} must be a YAML mapping of field: value.")
+        return str(recipe.get("trainer", "srft"))
+    return "srft"
+
+
+def make_parser(trainer: str) -> TrlParser:
+    return TrlParser((SRFTScriptArguments, config_class(trainer), ModelConfig))
+
+
+def parse_args(argv: list[str]) -> tuple[SRFTScriptArguments, Any, ModelConfig]:
+    """Parses a recipe plus overrides; unknown keys fail here, before anything is loaded."""
+    trainer = peek_trainer(argv)
+    parser = make_parser(trainer)
+    saved, sys.argv = sys.argv, [sys.argv[0], *argv]
+    try:
+        script_args, training_args, model_args = parser.parse_args_and_config()
+    finally:
+        sys.argv = saved
+    script_args.trainer = trainer
+    return script_args, training_args, model_args
+
+
+def check_local_path(name: str | None, key: str) -> None:
+    """A value that names a local data file must exist: fail now rather than ask the Hub for it."""
+    if name and (name.endswith(DATA_SUFFIXES) or name.startswith((".", "/", "~"))) and not Path(name).exists():
+        raise FileNotFoundError(f"`{key}` points to {name!r}, which does not exist.")
+
+
+def load_split(name: str, split: str, config: str | None = None):
+    from .data import load_source
+
+    return load_source(name, split=split, name=config)
+
+
+def config_overrides(script_args: SRFTScriptArguments) -> dict[str, Any]:
+    value = script_args.model_config_overrides
+    if value is None or isinstance(value, dict):
+        return dict(value or {})
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"`model_config_overrides` must be a JSON object, got {value!r}: {err}") from err
+    if not isinstance(parsed, dict):
+        raise ValueError(f"`model_config_overrides` must be a JSON object, got {value!r}.")
+    return parsed
+
+
+def sft_view(dataset, demo_column: str):
+    """One prompt-completion row per demonstration, for TRL's SFTTrainer; rows without a demo are counted."""
+    from datasets import Dataset
+
+    from .demos import normalize_demos
+
+    rows, missing = [], 0
+    for row in dataset:
+        demos = normalize_demos(row.get(demo_column), demo_column)
+        missing += not demos
+        for demo in demos:
+            completion = demo if isinstance(demo, list) else demo
+            if isinstance(row["prompt"], list) and isinstance(completion, str):
+                completion = [{"role": "assistant", "content": completion}]
+            rows.append({"prompt": row["prompt"], "completion": completion})
+    if missing:
+        logger.warning(
+            "SFT: %d of %d rows have no demonstration in `%s` and are skipped.", missing, len(dataset), demo_column
+        )
+    if not rows:
+        raise ValueError(f"No row of the data set has a demonstration in column `{demo_column}`: nothing to train on.")
+    return Dataset.from_list(rows)
+
+
+def build_trainer(
+    script_args: SRFTScriptArguments, training_args, model_args: ModelConfig, train_dataset, eval_dataset
+):
+    """The trainer a recipe asks for, with the model loaded as TRL's scripts load it (plus config overrides)."""
+    from transformers import AutoTokenizer
+    from trl import get_peft_config, get_quantization_config
+
+    from .modeling import load_model
+
+    model_init_kwargs = dict(
+        revision=model_args.model_revision,
+        trust_remote_code=getattr(training_args, "trust_remote_code", None),
+        attn_implementation=model_args.attn_implementation,
+        dtype=model_args.dtype,
+    )
+    model_init_kwargs = {k: v for k, v in model_init_kwargs.items() if v is not None}
+    model_init_kwargs.update(training_args.model_init_kwargs or {})
+    model: Any = model_args.model_name_or_path
+    overrides = config_overrides(script_args)
+    if overrides:  # load here so the overrides apply; the checkpoint on disk is untouched
+        model = load_model(model_args.model_name_or_path, overrides, **model_init_kwargs)
+    else:
+        training_args.model_init_kwargs = model_init_kwargs
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.model_name_or_path,
+        revision=model_args.model_revision,
+        trust_remote_code=bool(getattr(training_args, "trust_remote_code", False)),
+    )
+    common = dict(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+    )
+    if script_args.trainer == "sft":
+        from trl import SFTTrainer
+
+        demo_column = getattr(training_args, "demo_column", "completion")
+        common["train_dataset"] = sft_view(train_dataset, demo_column)
+        if eval_dataset is not None:
+            common["eval_dataset"] = sft_view(eval_dataset, demo_column)
+        return SFTTrainer(**common)
+    from .rewards import resolve_reward_funcs
+
+    reward_funcs = resolve_reward_funcs(script_args.reward_funcs)
+    quantization = get_quantization_config(model_args)
+    if script_args.trainer == "grpo":
+        from trl import GRPOTrainer
+
+        return GRPOTrainer(reward_funcs=reward_funcs, quantization_config=quantization, **common)
+    from .trainer import SRFTTrainer
+
+    return SRFTTrainer(reward_funcs=reward_funcs, quantization_config=quantization, **common)
+
+
+def apply_toy_world(script_args: SRFTScriptArguments, model_args: ModelConfig) -> None:
+    """Builds (or reuses) the offline toy world and fills in whatever the recipe left unset."""
+    from .toy import build_toy_world
+
+    world = build_toy_world(script_args.toy_world)
+    model_args.model_name_or_path = model_args.model_name_or_path or str(world.model_dir)
+    script_args.dataset_name = script_args.dataset_name or str(world.train_file)
+    script_args.heldout_dataset = script_args.heldout_dataset or str(world.heldout_file)
+
+
+def evaluate_heldout(trainer, dataset, size: int) -> float | None:
+    """Held-out accuracy of the trainer's model (single process only; use `srft eval` for sharded models)."""
+    if dataset is None or trainer.accelerator.num_processes > 1:
+        return None
+    from .toy import heldout_accuracy
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    subset = dataset.select(range(min(size, len(dataset))))
+    return heldout_accuracy(model, trainer.processing_class, subset)
+
+
+def write_curves(trainer, output_dir: str) -> Path | None:
+    from .analysis.dynamics import DEFAULT_PANELS, plot_dynamics, read_trainer_state
+
+    state = Path(output_dir) / "trainer_state.json"
+    trainer.state.save_to_json(str(state))
+    png = Path(output_dir) / "training_curves.png"
+    try:
+        plot_dynamics({"run": read_trainer_state(state)}, DEFAULT_PANELS, png, png.with_suffix(".csv"))
+    except ValueError as err:  # nothing plottable was logged (e.g. max_steps below logging_steps)
+        logger.warning("No training curves written: %s", err)
+        return None
+    return png
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script_args, training_args, model_args = parse_args(argv)
+    if script_args.toy_world:
+        apply_toy_world(script_args, model_args)
+    if not model_args.model_name_or_path:
+        raise ValueError("No model: set `model_name_or_path` (a Hub id or a local folder) or `toy_world`.")
+    if not script_args.dataset_name:
+        raise ValueError(
+            "No data: set `dataset_name` (a Hub id or a local .json/.jsonl/.parquet file) or `toy_world`."
+        )
+    for key in ("dataset_name", "eval_dataset_name", "heldout_dataset"):
+        check_local_path(getattr(script_args, key), key)
+    check_local_path(model_args.model_name_or_path, "model_name_or_path")
+    if script_args.trainer != "sft":
+        from .rewards import resolve_reward_funcs
+
+        resolve_reward_funcs(script_args.reward_funcs)  # fail on a bad name before loading anything
+
+    train_dataset = load_split(script_args.dataset_name, script_args.dataset_train_split, script_args.dataset_config)
+    eval_dataset = None
+    if training_args.eval_strategy != "no":
+        name = script_args.eval_dataset_name or script_args.dataset_name
+        split = script_args.dataset_test_split if script_args.eval_dataset_name is None else "train"
+        eval_dataset = load_split(name, split, script_args.dataset_config)
+    heldout = load_split(script_args.heldout_dataset, "train") if script_args.heldout_dataset else None
+
+    trainer = build_trainer(script_args, training_args, model_args, train_dataset, eval_dataset)
+    before = evaluate_heldout(trainer, heldout, script_args.heldout_size)
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    after = evaluate_heldout(trainer, heldout, script_args.heldout_size)
+
+    output_dir = training_args.output_dir
+    trainer.save_model(output_dir)
+    dataset_name = None if Path(script_args.dataset_name).exists() else script_args.dataset_name
+    if trainer.accelerator.is_main_process:
+        trainer.create_model_card(dataset_name=dataset_name)
+        if script_args.plot_curves and (png := write_curves(trainer, output_dir)):
+            print(f"Training curves: {png}")
+        if before is not None:
+            n = min(script_args.heldout_size, len(heldout))
+            table = (
+                f"| held-out accuracy ({n} problems) | before | after |\n|---|---|---|\n"
+                f"| {script_args.trainer} | {100 * before:.1f}% | {100 * after:.1f}% |"
+            )
+            print(table)
+            result = {"trainer": script_args.trainer, "heldout_size": n, "before": before, "after": after}
+            (Path(output_dir) / "heldout_accuracy.json").write_text(json.dumps(result, indent=2))
+        print(f"Model saved to {output_dir}")
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=dataset_name)
+    if hasattr(trainer, "end"):  # transformers >= 5.18: closes trackers and the process group
+        trainer.end()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
