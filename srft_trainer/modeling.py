@@ -1,0 +1,155 @@
+# Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
+"""
+Model-config overrides applied at load time (no edited copy of the checkpoint).
+
+The paper, following LUFFY, extends Qwen2.5-Math-7B's context before training: `rope_theta` 10000 -> 40000 and
+`max_position_embeddings` 4096 -> 16384 ([`PAPER_CONTEXT_OVERRIDES`]). In transformers 5 the RoPE base lives in
+`config.rope_parameters["rope_theta"]`: setting a `config.rope_theta` attribute is silently ignored by the model, and
+`from_pretrained(..., rope_theta=...)` fails, so the overrides go through [`override_config`].
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from transformers import AutoConfig, PretrainedConfig, PreTrainedModel
+
+
+PAPER_CONTEXT_OVERRIDES: dict[str, Any] = {"rope_theta": 40000.0, "max_position_embeddings": 16384}
+# Keys of `from_pretrained` kwargs that also apply to reading the config (the rest, e.g. dtype, are the model's).
+_CONFIG_KWARGS = ("revision", "trust_remote_code", "token", "cache_dir", "local_files_only", "subfolder")
+# RoPE keys that transformers 5 keeps inside `rope_parameters` rather than as config attributes.
+_ROPE_KEYS = ("rope_theta", "rope_type", "factor", "original_max_position_embeddings", "partial_rotary_factor")
+
+
+def _check_type(key: str, old: Any, new: Any) -> Any:
+    """`new`, converted where lossless (int -> float); a clear error when its type does not match `old`'s."""
+    if old is None or new is None:
+        return new
+    if isinstance(old, bool) or isinstance(new, bool):
+        ok = isinstance(old, bool) and isinstance(new, bool)
+    elif isinstance(old, float) and isinstance(new, int):
+        return float(new)
+    elif isinstance(old, int):
+        ok = isinstance(new, int)
+    else:
+        ok = isinstance(new, type(old))
+    if not ok:
+        raise ValueError(
+            f"Config override `{key}` must be of type {type(old).__name__} like the model's value {old!r}, got "
+            f"{new!r} ({type(new).__name__})."
+        )
+    return new
+
+
+def override_config(config: PretrainedConfig, overrides: Mapping[str, Any]) -> PretrainedConfig:
+    """
+    Returns a copy of `config` with `overrides` applied.
+
+    Args:
+        config ([`~transformers.PretrainedConfig`]):
+            The model's config (left unchanged).
+        overrides (`Mapping[str, Any]`):
+            Config keys and their new values, e.g. [`PAPER_CONTEXT_OVERRIDES`]. RoPE keys (`rope_theta`, `rope_type`,
+            `factor`, ...) go into `config.rope_parameters` on transformers 5 configs; a `rope_parameters` dict is
+            merged into it. Every other key must be an existing config key.
+
+    Returns:
+        [`~transformers.PretrainedConfig`]: the new config.
+
+    Raises:
+        `ValueError`: an unknown key, or a value whose type differs from the model's value.
+    """
+    config = copy.deepcopy(config)
+    known = config.to_dict()
+    rope = getattr(config, "rope_parameters", None)
+    unknown = [k for k in overrides if k not in known and not (k in _ROPE_KEYS and isinstance(rope, dict))]
+    if unknown:
+        hints = {k: difflib.get_close_matches(k, list(known) + list(_ROPE_KEYS), n=2) for k in unknown}
+        raise ValueError(
+            f"Unknown config override(s) for {type(config).__name__}: "
+            + ", ".join(f"`{k}`" + (f" (did you mean {', '.join(hints[k])}?)" if hints[k] else "") for k in unknown)
+            + ". Overrides must be existing keys of the model's config.json (RoPE settings: `rope_theta` or "
+            "`rope_parameters`)."
+        )
+    for key, value in overrides.items():
+        if isinstance(rope, dict) and (key in _ROPE_KEYS or key == "rope_parameters"):
+            updates = value if key == "rope_parameters" else {key: value}
+            if not isinstance(updates, Mapping):
+                raise ValueError(f"Config override `rope_parameters` must be a mapping, got {value!r}.")
+            for rope_key, rope_value in updates.items():
+                rope[rope_key] = _check_type(f"rope_parameters.{rope_key}", rope.get(rope_key), rope_value)
+        else:
+            setattr(config, key, _check_type(key, known[key], value))
+    return config
+
+
+def load_config(
+    model_name_or_path: str, overrides: Mapping[str, Any] | None = None, **from_pretrained_kwargs: Any
+) -> PretrainedConfig:
+    """
+    Reads a model's config (Hub id or local folder) and applies `overrides` with [`override_config`].
+
+    Args:
+        model_name_or_path (`str`): the model.
+        overrides (`Mapping[str, Any]`, *optional*): config overrides, e.g. [`PAPER_CONTEXT_OVERRIDES`].
+        from_pretrained_kwargs: the model's `from_pretrained` kwargs; those that concern the config (`revision`,
+            `trust_remote_code`, `token`, ...) are used, the others ignored.
+
+    Returns:
+        [`~transformers.PretrainedConfig`]: the config to pass as `config=` to `from_pretrained`.
+    """
+    kwargs = {k: v for k, v in from_pretrained_kwargs.items() if k in _CONFIG_KWARGS}
+    config = AutoConfig.from_pretrained(model_name_or_path, **kwargs)
+    return override_config(config, overrides or {})
+
+
+def load_model(
+    model_name_or_path: str, overrides: Mapping[str, Any] | None = None, **model_init_kwargs: Any
+) -> PreTrainedModel:
+    """
+    Loads a model the way TRL's trainers do from a model id (`trl.trainer.utils.create_model_from_path` with
+    `args.model_init_kwargs`), with config overrides applied. The checkpoint on disk is not modified.
+
+    Args:
+        model_name_or_path (`str`): Hub id or local folder.
+        overrides (`Mapping[str, Any]`, *optional*): config overrides, e.g. [`PAPER_CONTEXT_OVERRIDES`].
+        model_init_kwargs: `from_pretrained` kwargs (`dtype`, `attn_implementation`, `revision`, ...), as in
+            `GRPOConfig.model_init_kwargs`.
+
+    Returns:
+        [`~transformers.PreTrainedModel`]: the model, whose `config` carries the overrides.
+    """
+    from trl.trainer.utils import create_model_from_path
+
+    if "config" in model_init_kwargs:
+        raise ValueError("Pass either `config` in the model kwargs or `overrides`, not both.")
+    config = load_config(model_name_or_path, overrides, **model_init_kwargs)
+    return create_model_from_path(model_name_or_path, config=config, **model_init_kwargs)
+
+
+def vllm_hf_overrides(config: PretrainedConfig, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    The same overrides for vLLM (`LLM(hf_overrides=...)`, `vllm serve --hf-overrides '<json>'`), which reads the
+    checkpoint's config from disk and does not see a config changed at load time. RoPE keys are given as the full
+    `rope_parameters` dict of the overridden config (the transformers 5 form) plus the plain keys.
+
+    Args:
+        config ([`~transformers.PretrainedConfig`]): the model's original config.
+        overrides (`Mapping[str, Any]`): the overrides given to [`override_config`].
+
+    Returns:
+        `dict[str, Any]`: JSON-serialisable overrides.
+    """
+    new = override_config(config, overrides)
+    rope = getattr(new, "rope_parameters", None)
+    result: dict[str, Any] = {}
+    for key in overrides:
+        if isinstance(rope, dict) and (key in _ROPE_KEYS or key == "rope_parameters"):
+            result["rope_parameters"] = dict(rope)
+        else:
+            result[key] = getattr(new, key)
+    return result
