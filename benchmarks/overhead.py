@@ -1,0 +1,254 @@
+"""
+SRFTTrainer's overhead against TRL's GRPOTrainer, measured side by side in one run (ratios, not absolute times).
+
+    python benchmarks/overhead.py                       # CPU, ~3M-parameter Qwen2 shape
+    python benchmarks/overhead.py --tiny                # seconds; what CI runs so the script does not rot
+    python benchmarks/overhead.py --device cuda --bf16 --hidden 896 --layers 24 --heads 14 --kv-heads 2 \
+        --intermediate 4864 --vocab 151936 --completion-len 2048   # ~0.5B Qwen2 shape on one GPU (benchmarks/gpu.sh)
+
+Measured, each as the median of `--reps` alternating repetitions:
+1. loss path: `compute_loss` + backward on identical inputs (same rows and tokens; SRFT marks one row per group as a
+   demonstration). Target <= 1.05.
+2. full step: `training_step` including generation, SRFT with G-1 rollouts + 1 demonstration per group against GRPO
+   with G rollouts. Target <= 1.00 (a demonstration costs no generation).
+3. peak memory: CUDA `max_memory_allocated` on GPU; on CPU the peak RSS of a fresh child process per trainer
+   (alternating), since a process's peak RSS never goes down. Target <= 1.05.
+4. forward passes per micro-batch in the loss path (a forward hook counts them). Target: equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import string
+import subprocess
+import sys
+import time
+
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import torch  # noqa: E402
+from datasets import Dataset  # noqa: E402
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers  # noqa: E402
+from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM  # noqa: E402
+from trl import GRPOConfig, GRPOTrainer  # noqa: E402
+
+from srft_trainer import SRFTConfig, SRFTTrainer  # noqa: E402
+
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def tokenizer() -> PreTrainedTokenizerFast:
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    vocab = {t: i for i, t in enumerate(specials + sorted(set(string.printable)))}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<|endoftext|>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    tok.add_special_tokens(specials)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   padding_side="left")  # fmt: skip
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def model(tok, a: argparse.Namespace) -> Qwen2ForCausalLM:
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        vocab_size=max(a.vocab, len(tok)), hidden_size=a.hidden, intermediate_size=a.intermediate,
+        num_hidden_layers=a.layers, num_attention_heads=a.heads, num_key_value_heads=a.kv_heads,
+        max_position_embeddings=a.completion_len + 256, tie_word_embeddings=True,
+        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+    )  # fmt: skip
+    m = Qwen2ForCausalLM(config)
+    # Never stop early: every rollout is completion_len tokens, so SRFT and GRPO process the same token counts.
+    m.generation_config = GenerationConfig(pad_token_id=tok.pad_token_id, eos_token_id=None, do_sample=True,
+                                           min_new_tokens=a.completion_len)  # fmt: skip
+    return m.to(torch.bfloat16 if a.bf16 else torch.float32)
+
+
+def dataset(a: argparse.Namespace) -> Dataset:
+    demo = ("1+1=2 " * a.completion_len)[: a.completion_len - 1]  # + EOS = completion_len tokens
+    return Dataset.from_list(
+        [{"prompt": [{"role": "user", "content": f"{i}+{i}=?"}], "completion": demo, "solution": str(2 * i)}
+         for i in range(64)]
+    )  # fmt: skip
+
+
+def reward(completions, **kwargs):
+    return [float(len(c[0]["content"]) % 3) for c in completions]
+
+
+def make_trainer(kind: str, tok, a: argparse.Namespace):
+    common = dict(
+        output_dir=f"/tmp/srft-overhead-{kind}", per_device_train_batch_size=a.batch, num_generations=a.group,
+        max_completion_length=a.completion_len, report_to="none", save_strategy="no", logging_steps=10**6,
+        use_cpu=a.device == "cpu", bf16=a.bf16, gradient_checkpointing=False, seed=0,
+    )  # fmt: skip
+    m = model(tok, a).to(a.device)
+    if kind == "srft":
+        args = SRFTConfig(**common)
+        trainer = SRFTTrainer(
+            model=m, reward_funcs=[reward], args=args, train_dataset=dataset(a), processing_class=tok
+        )
+    else:
+        args = GRPOConfig(**common)
+        trainer = GRPOTrainer(
+            model=m, reward_funcs=[reward], args=args, train_dataset=dataset(a), processing_class=tok
+        )
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1  # set by Trainer's loop, which this benchmark bypasses
+    return trainer
+
+
+def rows(a: argparse.Namespace) -> list[dict]:
+    ds = dataset(a)
+    return [ds[i] for i in range(a.batch // a.group) for _ in range(a.group)]
+
+
+def loss_inputs(trainer, a: argparse.Namespace) -> dict:
+    """The same rows and tokens for both trainers: one generation, then fixed tensors."""
+    torch.manual_seed(1)
+    inputs = trainer._generate_and_score_completions(rows(a))
+    inputs["advantages"] = torch.randn_like(inputs["advantages"])
+    return inputs
+
+
+def sync(a):
+    if a.device == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_loss(trainer, inputs, a) -> float:
+    trainer.model.zero_grad(set_to_none=True)
+    sync(a)
+    start = time.perf_counter()
+    trainer.compute_loss(trainer.model, inputs).backward()
+    sync(a)
+    return time.perf_counter() - start
+
+
+def time_step(trainer, a) -> float:
+    trainer._buffered_inputs, trainer._step = None, 0  # force a fresh generation
+    trainer.model.zero_grad(set_to_none=True)
+    sync(a)
+    start = time.perf_counter()
+    trainer.training_step(trainer.model, rows(a), None)
+    sync(a)
+    return time.perf_counter() - start
+
+
+def count_forwards(trainer, inputs) -> int:
+    calls = []
+    handle = trainer.model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        trainer.compute_loss(trainer.model, inputs).backward()
+    finally:
+        handle.remove()
+    return len(calls)
+
+
+def memory_child(kind: str, a: argparse.Namespace) -> None:
+    tok = tokenizer()
+    trainer = make_trainer(kind, tok, a)
+    for _ in range(2):
+        time_step(trainer, a)
+    if a.device == "cuda":
+        print(json.dumps({"peak": torch.cuda.max_memory_allocated()}))
+    else:
+        print(json.dumps({"peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+
+
+def peak_memory(kind: str, argv: list[str]) -> int:
+    out = subprocess.run([sys.executable, __file__, *argv, "--memory-child", kind], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--bf16", action="store_true")
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--intermediate", type=int, default=1024)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--kv-heads", type=int, default=2)
+    p.add_argument("--vocab", type=int, default=2048)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--group", type=int, default=8)
+    p.add_argument("--completion-len", type=int, default=128)
+    p.add_argument("--reps", type=int, default=7)
+    p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (CI)")
+    p.add_argument("--memory-child", choices=["srft", "grpo"], help=argparse.SUPPRESS)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    a = p.parse_args(argv)
+    if a.tiny:
+        a.hidden, a.intermediate, a.layers, a.vocab, a.batch, a.group, a.completion_len, a.reps = (
+            32,
+            64,
+            1,
+            128,
+            8,
+            4,
+            16,
+            3,
+        )
+        argv = [x for x in argv if x != "--tiny"] + ["--hidden", "32", "--intermediate", "64", "--layers", "1",
+                                                     "--vocab", "128", "--batch", "8", "--group", "4",
+                                                     "--completion-len", "16"]  # fmt: skip
+    if a.memory_child:
+        return memory_child(a.memory_child, a)
+
+    tok = tokenizer()
+    trainers = {kind: make_trainer(kind, tok, a) for kind in ("grpo", "srft")}
+    params = sum(p.numel() for p in trainers["grpo"].model.parameters())
+    inputs = loss_inputs(trainers["grpo"], a)
+    srft_inputs = dict(inputs, is_demo=torch.arange(a.batch, device=a.device) % a.group == a.group - 1)
+    per_kind_inputs = {"grpo": inputs, "srft": srft_inputs}
+    forwards = {k: count_forwards(t, per_kind_inputs[k]) for k, t in trainers.items()}
+    loss_t, step_t = {"grpo": [], "srft": []}, {"grpo": [], "srft": []}
+    for kind in ("grpo", "srft"):  # warm-up
+        time_loss(trainers[kind], per_kind_inputs[kind], a)
+        time_step(trainers[kind], a)
+    for rep in range(a.reps):
+        order = ("grpo", "srft") if rep % 2 == 0 else ("srft", "grpo")
+        for kind in order:
+            loss_t[kind].append(time_loss(trainers[kind], per_kind_inputs[kind], a))
+        for kind in order:
+            step_t[kind].append(time_step(trainers[kind], a))
+    generated = {k: t.num_generated_sequences for k, t in trainers.items() if hasattr(t, "num_generated_sequences")}
+    memory = {}
+    for kind in ("grpo", "srft") if a.tiny else ("grpo", "srft", "grpo", "srft"):
+        memory.setdefault(kind, []).append(peak_memory(kind, argv))
+
+    med = statistics.median
+    rows_out = [
+        ("loss path (compute_loss + backward)", med(loss_t["srft"]), med(loss_t["grpo"]), 1.05, "s"),
+        ("full step (generation + loss + backward)", med(step_t["srft"]), med(step_t["grpo"]), 1.00, "s"),
+        ("peak memory" + (" (CUDA allocated)" if a.device == "cuda" else " (RSS)"),
+         min(memory["srft"]) / 2**20, min(memory["grpo"]) / 2**20, 1.05, "MiB"),
+        ("forward passes per micro-batch (loss path)", forwards["srft"], forwards["grpo"], 1.00, ""),
+    ]  # fmt: skip
+    print(f"\nmodel: Qwen2 shape, {params / 1e6:.1f}M parameters, {a.layers} layers, hidden {a.hidden}; "
+          f"device {a.device}{' bf16' if a.bf16 else ''}; batch {a.batch} rows, groups of {a.group} "
+          f"(SRFT: {a.group - 1} rollouts + 1 demo), completion {a.completion_len} tokens; median of {a.reps} "
+          f"alternating repetitions; SRFT generated {generated.get('srft', '?')} sequences in total")  # fmt: skip
+    print("\n| measure | SRFT | GRPO | SRFT / GRPO | target |\n|---|---|---|---|---|")
+    for name, srft, grpo, target, unit in rows_out:
+        ratio = srft / grpo
+        ok = "ok" if ratio <= target + 1e-9 else "MISSED"
+        print(f"| {name} | {srft:.4g} {unit} | {grpo:.4g} {unit} | {ratio:.3f} | <= {target:.2f} ({ok}) |")
+
+
+if __name__ == "__main__":
+    main()
