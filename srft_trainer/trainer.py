@@ -288,13 +288,44 @@ class SRFTTrainer(GRPOTrainer):
                 )
 
     # --------------------------------------------------------------------------------------------------------- loss
-    def _policy_entropy(self, entropies: torch.Tensor, mask: torch.Tensor, is_demo: torch.Tensor) -> torch.Tensor:
-        """Mean token entropy over `entropy_source` tokens of the micro-batch on all processes (detached)."""
-        entropies, mask = entropies.detach(), mask.to(entropies.dtype)
+    def _policy_entropy(
+        self,
+        per_token_logps: torch.Tensor,
+        entropies: torch.Tensor,
+        mask: torch.Tensor,
+        is_demo: torch.Tensor,
+        old_per_token_logps: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """
+        Mean token entropy over the `entropy_source` tokens of the micro-batch on all processes (detached).
+
+        The same all-reduce counts non-finite log-probabilities and entropies on real tokens, so that every process
+        stops together (no rank left waiting in a collective) instead of applying a NaN update.
+        """
+        entropies, logps, mask = entropies.detach(), per_token_logps.detach(), mask.to(entropies.dtype)
         rows = {"all": torch.ones_like(is_demo), "rollouts": ~is_demo, "demos": is_demo}[self.args.entropy_source]
         selected = mask * rows.unsqueeze(1).to(mask.dtype)
-        local = torch.stack([(entropies * selected).sum(), selected.sum(), (entropies * mask).sum(), mask.sum()])
+        bad = (~torch.isfinite(logps) | ~torch.isfinite(entropies)) & mask.bool()
+        if old_per_token_logps is not None:  # demo rows ignore theirs (NaN where vLLM gave no log-prob)
+            bad |= ~torch.isfinite(old_per_token_logps) & mask.bool() & ~is_demo.unsqueeze(1)
+        finite_entropies = entropies.nan_to_num(0.0, posinf=0.0, neginf=0.0)
+        local = torch.stack(
+            [
+                (finite_entropies * selected).sum(),
+                selected.sum(),
+                (finite_entropies * mask).sum(),
+                mask.sum(),
+                bad.sum().to(mask.dtype),
+            ]
+        )
         total = self.accelerator.reduce(local, reduction="sum")
+        if total[4].item() > 0:
+            raise FloatingPointError(
+                f"SRFT: {int(total[4].item())} completion token(s) have non-finite log-probabilities or entropies at "
+                f"step {self.state.global_step}; stopping before a NaN update. Usual causes: too high a learning "
+                "rate, fp16 overflow (prefer bf16), or NaN weights in the starting checkpoint. The last saved "
+                "checkpoint is intact: resume from it with `--resume_from_checkpoint` after the fix."
+            )
         # An empty selection falls back to all completion tokens (no host sync: torch.where).
         return torch.where(total[1] > 0, total[0] / total[1].clamp(min=1.0), total[2] / total[3].clamp(min=1.0))
 
@@ -319,7 +350,9 @@ class SRFTTrainer(GRPOTrainer):
         )
         is_demo = inputs.get("is_demo")
         is_demo = torch.zeros_like(inputs["advantages"], dtype=torch.bool) if is_demo is None else is_demo.bool()
-        entropy = self._policy_entropy(entropies, mask, is_demo)
+        entropy = self._policy_entropy(
+            per_token_logps, entropies, mask, is_demo, old_per_token_logps=inputs.get("old_per_token_logps")
+        )
 
         # Rollout-only factors: TRL's high-entropy token mask and the vLLM importance-sampling correction.
         weights = None

@@ -292,3 +292,28 @@ def test_overridden_trl_hooks_keep_their_signatures():
     ]  # fmt: skip
     assert "compute_aux_loss" in logps_sig.parameters
     assert SRFTConfig.__mro__[1] is GRPOConfig
+
+
+@pytest.mark.parametrize("where", ["logps", "entropies", "old_logps"])
+def test_non_finite_values_stop_the_run_before_an_update(tmp_path, where):
+    tok, model = tiny_pair()
+    args = config(tmp_path, steps_per_generation=2, per_device_train_batch_size=2, num_generations=4)
+    trainer = SRFTTrainer(model=model, reward_funcs=[contains_solution], args=args, train_dataset=make_dataset(),
+                          processing_class=tok)  # fmt: skip
+    original = trainer._get_per_token_logps_and_entropies
+
+    def poisoned(*a, **k):
+        logps, entropies, aux = original(*a, **k)
+        if where == "logps" and torch.is_grad_enabled():
+            logps = logps + float("nan")
+        if where == "entropies" and entropies is not None:
+            entropies = entropies + float("inf")
+        if where == "old_logps" and not torch.is_grad_enabled():  # the no-grad pass that makes old log-probs
+            logps = logps + float("nan")
+        return logps, entropies, aux
+
+    trainer._get_per_token_logps_and_entropies = poisoned
+    before = params_of(trainer.model)
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        trainer.train()
+    assert all(torch.equal(p, before[n]) for n, p in params_of(trainer.model).items())
