@@ -53,6 +53,13 @@ class SRFTConfig(GRPOConfig):
             every demonstration.
         min_demo_reward (`float` or `None`, *optional*, defaults to `None`):
             A demonstration scoring below this is not used and its slot goes back to an on-policy rollout.
+        guard_rewards (`bool`, *optional*, defaults to `True`):
+            Wrap plain reward functions so that a row whose reward raises, is `None`, NaN or not a number is scored
+            as unscorable (TRL's `None`) instead of stopping the run; counted in `srft/reward_failures`.
+        reward_timeout (`float` or `None`, *optional*, defaults to `None`):
+            With `guard_rewards`, seconds after which a reward call is abandoned and its rows scored `None`. The call
+            then runs in a worker thread, so leave it `None` for reward functions that rely on SIGALRM (e.g.
+            math-verify with its default timeouts); `srft_trainer.grading.accuracy_reward` is safe either way.
     """
 
     demo_column: str = field(
@@ -81,6 +88,12 @@ class SRFTConfig(GRPOConfig):
     min_demo_reward: float | None = field(
         default=None, metadata={"help": "Demonstrations scoring below this give their slot back to a rollout."}
     )
+    guard_rewards: bool = field(
+        default=True, metadata={"help": "Score rows whose reward raises/is None/NaN as unscorable, counted."}
+    )
+    reward_timeout: float | None = field(
+        default=None, metadata={"help": "Seconds before a reward call is abandoned (runs rewards in a thread)."}
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -106,6 +119,8 @@ class SRFTConfig(GRPOConfig):
             )
         if self.entropy_source not in ENTROPY_SOURCES:
             raise ValueError(f"`entropy_source` must be one of {ENTROPY_SOURCES}, got {self.entropy_source!r}.")
+        if self.reward_timeout is not None and self.reward_timeout <= 0:
+            raise ValueError(f"`reward_timeout` must be positive seconds or None, got {self.reward_timeout}.")
         if self.demo_too_long not in DEMO_TOO_LONG:
             raise ValueError(f"`demo_too_long` must be one of {DEMO_TOO_LONG}, got {self.demo_too_long!r}.")
         if self.loss_type not in SUPPORTED_LOSS_TYPES:

@@ -17,6 +17,7 @@ from trl.data_utils import is_conversational
 from .config import SRFTConfig
 from .demos import DemoStats, DemoTokenizer, normalize_demos, plan_group_demos
 from .losses import srft_loss
+from .reward_guard import GuardedReward, guard_reward_funcs
 
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ class SRFTTrainer(GRPOTrainer):
                     f"The training data set has no demonstration column `{args.demo_column}` (columns: {columns}): "
                     "set `demo_column` to the column holding the demonstrations, or `num_demos_per_group=0`."
                 )
+        if args.guard_rewards:
+            reward_funcs = guard_reward_funcs(reward_funcs, args.reward_timeout)
         super().__init__(model, reward_funcs, args=args, train_dataset=train_dataset, **kwargs)
         if self._is_vlm and args.num_demos_per_group > 0:
             raise ValueError("SRFT demonstration slots support text models only: set `num_demos_per_group=0`.")
@@ -185,6 +188,8 @@ class SRFTTrainer(GRPOTrainer):
         finally:
             self._demo_plan = None
         output["is_demo"] = self._local_is_demo
+        if training:
+            self._log_reward_failures()
         if training and self.args.num_demos_per_group > 0:
             if self.mask_truncated_completions:
                 self._unmask_truncated_demos(output, plan)
@@ -232,6 +237,15 @@ class SRFTTrainer(GRPOTrainer):
                 rewards_per_func[global_is_demo] = float(self.args.demo_reward)
             self._step_rewards = (rewards_per_func, global_is_demo)
         return rewards_per_func
+
+    def _log_reward_failures(self) -> None:
+        failures = 0
+        for func in self.reward_funcs:
+            if isinstance(func, GuardedReward):
+                failures += sum(func.failures.values())
+                func.failures.clear()
+        total = self.accelerator.reduce(torch.tensor(float(failures), device=self.accelerator.device), "sum")
+        self._metrics["train"]["srft/reward_failures"].append(total.item())
 
     def _unmask_truncated_demos(self, output: dict[str, Any], plan: list[list[int] | None]) -> None:
         # `mask_truncated_completions` is for rollouts cut by the length limit; a truncated demo is still a demo.
