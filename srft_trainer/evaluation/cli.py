@@ -1,0 +1,165 @@
+# Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
+"""`srft eval`: evaluate a checkpoint on the paper's benchmarks with its protocol."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import sys
+
+from .benchmarks import BENCHMARKS, PAPER_BENCHMARKS
+from .generation import SamplingSettings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="srft eval",
+        description="Evaluate a checkpoint on the SRFT paper's benchmarks (temperature 0.6, avg@32 on AIME24/AMC, "
+        "pass@1 elsewhere, math-verify grading, shuffled options for multiple choice).",
+    )
+    parser.add_argument("--model", help="Hub id or local path of the checkpoint (and its tokenizer).")
+    parser.add_argument("--tokenizer", help="Hub id or local path of the tokenizer (default: the model's).")
+    parser.add_argument("--output-dir", required=True, help="Where samples.jsonl, summary.json and results.md go.")
+    parser.add_argument(
+        "--benchmarks",
+        default=",".join(PAPER_BENCHMARKS),
+        help=f"Comma-separated, from: {', '.join(BENCHMARKS)} (default: the paper's eight).",
+    )
+    parser.add_argument(
+        "--n", type=int, help="Samples per problem, all benchmarks (default: 32 for AIME/AMC, 1 else)."
+    )
+    parser.add_argument("--temperature", type=float, default=0.6, help="0 for greedy decoding (default: 0.6).")
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--max-new-tokens", type=int, default=8192)
+    parser.add_argument("--seed", type=int, default=0, help="Sampling and options-shuffling seed.")
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("SRFT_BENCHMARKS_DIR"),
+        help="Directory with local benchmark files (LUFFY's math_id.parquet, arc_c.parquet, gpqa_diamond.parquet, or "
+        "<benchmark>.parquet/.jsonl); benchmarks not found there load from the Hub. Default: $SRFT_BENCHMARKS_DIR.",
+    )
+    parser.add_argument(
+        "--benchmark-file",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="Source of one benchmark: a file, a local copy of its Hub data set, or a Hub id (repeatable).",
+    )
+    parser.add_argument("--no-shuffle-options", action="store_true", help="Keep multiple-choice options in order.")
+    parser.add_argument("--limit", type=int, help="Only the first LIMIT problems of each benchmark (smoke tests).")
+    parser.add_argument(
+        "--backend",
+        choices=["auto", "vllm", "transformers"],
+        default="auto",
+        help="auto: vLLM when installed and a GPU is visible, else transformers.",
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="transformers: sequences per generate call.")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--device", help="transformers: cpu, cuda, cuda:1, ... (default: cuda when available).")
+    parser.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM: GPUs per model replica.")
+    parser.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vLLM.")
+    parser.add_argument("--max-model-len", type=int, help="vLLM: context length (default: the model's).")
+    parser.add_argument(
+        "--data-parallel-size",
+        type=int,
+        default=1,
+        help="Number of shards; run one process per shard, then --report-only to merge.",
+    )
+    parser.add_argument("--data-parallel-rank", type=int, default=0, help="This process's shard.")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="Only (re)build summary.json and results.md from the JSONL in --output-dir.",
+    )
+    return parser
+
+
+def _sources(args: argparse.Namespace, names: list[str]) -> dict[str, str | None]:
+    sources: dict[str, str | None] = {name: args.data_dir for name in names} if args.data_dir else {}
+    for item in args.benchmark_file:
+        name, sep, path = item.partition("=")
+        if not sep or name not in BENCHMARKS:
+            raise SystemExit(f"srft eval: --benchmark-file expects NAME=PATH with NAME in {', '.join(BENCHMARKS)}")
+        sources[name] = path
+    return sources
+
+
+def _backend(args: argparse.Namespace):
+    from .generation import TransformersBackend, VLLMBackend
+
+    name = args.backend
+    if name == "auto":
+        import torch
+
+        name = "vllm" if importlib.util.find_spec("vllm") and torch.cuda.is_available() else "transformers"
+    if name == "vllm":
+        return VLLMBackend(
+            args.model,
+            tokenizer=args.tokenizer,
+            tensor_parallel_size=args.tensor_parallel_size,
+            gpu_memory_utilization=args.gpu_memory_utilization,
+            dtype=args.dtype,
+            max_model_len=args.max_model_len,
+            seed=args.seed,
+        )
+    return TransformersBackend(
+        args.model, args.tokenizer, batch_size=args.batch_size, device=args.device, dtype=args.dtype
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from .report import write_report
+    from .runner import evaluate
+
+    if args.report_only:
+        print(write_report(args.output_dir)["markdown"])
+        return 0
+    if not args.model:
+        print("srft eval: --model is required (or pass --report-only)", file=sys.stderr)
+        return 2
+    names = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        print(f"srft eval: unknown benchmark(s) {unknown}; choose from: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    sampling = SamplingSettings(args.temperature, args.top_p, args.max_new_tokens, args.seed)
+    sources = _sources(args, names)
+    backend = _backend(args)
+    settings = {
+        "model": args.model,
+        "backend": backend.name,
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "max_new_tokens": args.max_new_tokens,
+        "seed": args.seed,
+        "n": args.n or "protocol default",
+        "options_shuffled": not args.no_shuffle_options,
+    }
+    os.makedirs(args.output_dir, exist_ok=True)
+    with open(os.path.join(args.output_dir, "settings.json"), "w", encoding="utf-8") as f:
+        json.dump(settings, f, indent=2)
+    records = evaluate(
+        backend,
+        names,
+        args.output_dir,
+        sampling,
+        n=args.n,
+        sources=sources,
+        shuffle_options=not args.no_shuffle_options,
+        limit=args.limit,
+        rank=args.data_parallel_rank,
+        world_size=args.data_parallel_size,
+    )
+    if args.data_parallel_size > 1:
+        print(
+            f"wrote shard {args.data_parallel_rank} of {args.data_parallel_size}; when all shards are done run "
+            f"`srft eval --report-only --output-dir {args.output_dir}`"
+        )
+        return 0
+    print(write_report(args.output_dir, records, settings)["markdown"])
+    return 0
