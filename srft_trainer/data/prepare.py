@@ -39,7 +39,20 @@ _FEATURES = Features(
 
 @dataclass
 class PrepareSummary:
-    """What [`prepare_dataset`] kept, skipped and dropped, and why."""
+    """
+    What [`prepare_dataset`] kept, skipped and dropped, and why; `format()` renders it for the console.
+
+    Args:
+        layout (`str`): the source layout.
+        rows_in (`int`) / rows_out (`int`): rows read / rows written.
+        rows_skipped (`Counter`): skipped rows per reason (`layouts.MALFORMED` or `layouts.FILTERED`).
+        skipped_examples (`dict[str, list[int]]`): up to five source row indices per reason.
+        demos_out (`int`): demonstrations written.
+        demos_dropped (`Counter`): demonstrations left out per reason (`layouts.DEMO_DROPS`).
+        demos_stripped (`int`): candidate demonstrations of kept rows whose leading `"<think>\\n"` was removed.
+        strip_think (`bool`): whether the `<think>\\n` stripping was on.
+        prompts_with_other_system (`int`): kept rows whose source system message differed from the one written.
+    """
 
     layout: str
     rows_in: int = 0
@@ -62,7 +75,8 @@ class PrepareSummary:
             lines.append(f"  dropped {count} demonstrations [{reason}]: {DEMO_DROPS[reason]}")
         if self.strip_think:
             lines.append(
-                f"  stripped a leading '<think>\\n' from {self.demos_stripped} demonstrations (template adds it)"
+                f"  stripped a leading '<think>\\n' from {self.demos_stripped} candidate demonstrations of kept rows "
+                "(the chat template's generation prompt ends with it)"
             )
         if self.prompts_with_other_system:
             lines.append(f"  replaced a different system prompt in {self.prompts_with_other_system} rows")
