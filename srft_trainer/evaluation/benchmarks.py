@@ -212,10 +212,15 @@ def _plain_rows(rows: list[dict], spec: BenchmarkSpec, path: Path) -> list[tuple
         options = row.get("options")
         if options is not None:
             options = [str(o) for o in options]
+            label = str(gold).strip().strip("()").upper()
             if isinstance(gold, int):  # 0-based index of the right option
                 gold = LETTERS[gold]
-            elif str(gold) in options and str(gold).upper() not in LETTERS[: len(options)]:  # the option's text
+            elif len(label) == 1 and label in LETTERS[: len(options)]:
+                gold = label
+            elif str(gold) in options:  # the option's text
                 gold = LETTERS[options.index(str(gold))]
+            else:
+                raise ValueError(f"{path}: row {i}: answer {gold!r} is neither an option label, index nor text.")
         out.append((question, str(gold), options))
     return out
 
