@@ -60,6 +60,8 @@ class SRFTConfig(GRPOConfig):
             With `guard_rewards`, seconds after which a reward call is abandoned and its rows scored `None`. The call
             then runs in a worker thread, so leave it `None` for reward functions that rely on SIGALRM (e.g.
             math-verify with its default timeouts); `srft_trainer.grading.accuracy_reward` is safe either way.
+        save_on_sigterm (`bool`, *optional*, defaults to `True`):
+            On SIGTERM (pre-emption), finish the step, save a checkpoint and stop, so that a resume loses nothing.
     """
 
     demo_column: str = field(
@@ -93,6 +95,9 @@ class SRFTConfig(GRPOConfig):
     )
     reward_timeout: float | None = field(
         default=None, metadata={"help": "Seconds before a reward call is abandoned (runs rewards in a thread)."}
+    )
+    save_on_sigterm: bool = field(
+        default=True, metadata={"help": "On SIGTERM, save a checkpoint at the end of the step and stop."}
     )
 
     def __post_init__(self):

@@ -249,8 +249,7 @@ def evaluate_heldout(trainer, dataset, size: int) -> float | None:
 def write_curves(trainer, output_dir: str) -> Path | None:
     from .analysis.dynamics import DEFAULT_PANELS, plot_dynamics, read_trainer_state
 
-    state = Path(output_dir) / "trainer_state.json"
-    trainer.state.save_to_json(str(state))
+    state = Path(output_dir) / "trainer_state.json"  # written by trainer.save_state()
     png = Path(output_dir) / "training_curves.png"
     try:
         plot_dynamics({"run": read_trainer_state(state)}, DEFAULT_PANELS, png, png.with_suffix(".csv"))
@@ -288,14 +287,23 @@ def main(argv: list[str] | None = None) -> int:
     heldout = load_split(script_args.heldout_dataset, "train") if script_args.heldout_dataset else None
 
     trainer = build_trainer(script_args, training_args, model_args, train_dataset, eval_dataset)
+    if script_args.trainer != "srft":  # SRFTTrainer does this itself
+        from .callbacks import SaveOnSigterm, check_output_dir, estimated_checkpoint_bytes
+
+        saves = training_args.save_strategy != "no"
+        needed = estimated_checkpoint_bytes(trainer.model, training_args.save_only_model) if saves else 0
+        check_output_dir(training_args.output_dir, needed)
+        trainer.add_callback(SaveOnSigterm())
     before = evaluate_heldout(trainer, heldout, script_args.heldout_size)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     after = evaluate_heldout(trainer, heldout, script_args.heldout_size)
 
     output_dir = training_args.output_dir
-    trainer.save_model(output_dir)
+    # Save without Trainer.save_model's built-in push: the push below may fail without losing the local copy.
+    trainer.save_model(output_dir, _internal_call=True)
     dataset_name = None if Path(script_args.dataset_name).exists() else script_args.dataset_name
     if trainer.accelerator.is_main_process:
+        trainer.save_state()
         trainer.create_model_card(dataset_name=dataset_name)
         if script_args.plot_curves and (png := write_curves(trainer, output_dir)):
             print(f"Training curves: {png}")
@@ -310,7 +318,15 @@ def main(argv: list[str] | None = None) -> int:
             (Path(output_dir) / "heldout_accuracy.json").write_text(json.dumps(result, indent=2))
         print(f"Model saved to {output_dir}")
     if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=dataset_name)
+        try:
+            trainer.push_to_hub(dataset_name=dataset_name)
+        except Exception as err:  # noqa: BLE001 - the run's result is on disk; say so and fail the command
+            print(
+                f"Push to the Hub failed ({type(err).__name__}: {err}). The model, tokenizer and card are intact in "
+                f"{output_dir}: push them later with `huggingface-cli upload` or `trainer.push_to_hub()`.",
+                file=sys.stderr,
+            )
+            return 1
     if hasattr(trainer, "end"):  # transformers >= 5.18: closes trackers and the process group
         trainer.end()
     return 0

@@ -14,6 +14,7 @@ from torch import nn
 from trl import GRPOTrainer
 from trl.data_utils import is_conversational
 
+from .callbacks import SaveOnSigterm, check_output_dir, estimated_checkpoint_bytes
 from .config import SRFTConfig
 from .demos import DemoStats, DemoTokenizer, normalize_demos, plan_group_demos
 from .losses import srft_loss
@@ -88,6 +89,11 @@ class SRFTTrainer(GRPOTrainer):
                         f"`min_demo_reward` pre-scores demonstrations with plain (synchronous) reward functions, but "
                         f"`{name}` is a reward model or async: unset `min_demo_reward` or filter the demos offline."
                     )
+        # Fail now, not at the first save hours later, if the output directory is unwritable or too full.
+        saves = args.save_strategy != "no"
+        check_output_dir(args.output_dir, estimated_checkpoint_bytes(self.model, args.save_only_model) if saves else 0)
+        if args.save_on_sigterm:
+            self.add_callback(SaveOnSigterm())
         self._demo_tokenizer = DemoTokenizer(self._tokenizer, list(self.eos_token_ids), self._render_conversation)
         # vLLM server mode and tensor-parallel colocate slice results by each process's list length, so every process
         # must generate the same number of rows: there, demo slots are generated and then replaced.

@@ -46,6 +46,7 @@ def recipe(tmp_path, assets, **overrides):
     body.update(overrides)
     body = {k: v for k, v in body.items() if v is not None}
     path = tmp_path / "recipe.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(body))
     return str(path)
 
