@@ -147,8 +147,8 @@ def extract_choice(completion: str, labels: str = DEFAULT_CHOICE_LABELS) -> str 
     text = final_text(completion)
     label = _label_class(labels.upper() + labels.lower())
     found: list[tuple[int, str]] = []
-    # `ANSWER: C`, `**Answer:** (C)`, `Answer: C) text`; not `Answer: A bit more` (a word, not a label).
-    pattern = rf"answer\s*\**\s*[:：]\s*\**\s*(?:\(({label})\)|({label})(?=\s*(?:[).:*\]]|$)))"
+    # `ANSWER: C`, `**Answer:** (C)`, `Answer: C) text`, `ANSWER: $C$`; not `Answer: A bit more` (a word).
+    pattern = rf"answer\s*\**\s*[:：][\s*$]*(?:\(({label})\)|({label})(?=\s*(?:[).:*\]$]|$)))"
     for match in re.finditer(pattern, text, flags=re.IGNORECASE | re.MULTILINE):
         found.append((match.start(), match.group(1) or match.group(2)))
     for start, content in _boxed_spans(text):

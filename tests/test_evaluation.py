@@ -199,6 +199,13 @@ def test_bad_arguments_are_rejected(bench_files, tmp_path, capsys):
         evaluate(None, ["aime24"], tmp_path, SamplingSettings(), rank=2, world_size=2)
     with pytest.raises(ValueError, match="temperature"):
         SamplingSettings(temperature=-1)
+    with pytest.raises(SystemExit, match="NAME=PATH"):
+        cli.main(["eval", "--model", "x", "--output-dir", str(tmp_path), "--benchmark-file", "nope.jsonl"])
+    # Every benchmark is loaded before any generation: a bad file fails at once (the backend is never called).
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"problem": "no answer column"}) + "\n")
+    with pytest.raises(ValueError, match="needs `problem` and `answer`"):
+        sources = {"math500": bench_files / "math.jsonl", "minerva": tmp_path / "bad.jsonl"}
+        evaluate(None, ["math500", "minerva"], tmp_path / "out", SamplingSettings(), sources=sources)
 
 
 def test_vllm_backend_error_without_vllm(monkeypatch):

@@ -112,6 +112,7 @@ class TestChoice:
             ("reasoning...\nANSWER: C", "C"),
             ("**Answer:** (b)", "B"),
             ("Answer: D) the fourth option", "D"),
+            ("ANSWER: $B$", "B"),
             (r"so the answer is $\boxed{B}$", "B"),
             (r"\boxed{\text{(A)}}", "A"),
             (r"\boxed{C. Planetary days will become shorter}", "C"),

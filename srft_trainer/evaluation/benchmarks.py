@@ -266,7 +266,14 @@ def read_source(spec: BenchmarkSpec, source: str | Path | None) -> list[tuple[li
         return [(_to_messages(spec, q, o), g, o) for q, g, o in _plain_rows(rows, spec, path)]
     from datasets import load_dataset
 
-    dataset = load_dataset(str(source or spec.hub_id), spec.hub_config, split=spec.hub_split)
+    repo = str(source or spec.hub_id)
+    try:
+        dataset = load_dataset(repo, spec.hub_config, split=spec.hub_split)
+    except Exception as e:  # offline, gated (GPQA), renamed...: say what was tried and how to give a local file
+        raise RuntimeError(
+            f"{spec.name}: could not load {repo!r} (config {spec.hub_config!r}, split {spec.hub_split!r}) with "
+            f"datasets: {e}. Pass a local file with --benchmark-file {spec.name}=PATH or a directory with --data-dir."
+        ) from e
     out = []
     for row in dataset:
         question, gold, options = spec.from_hub_row(row)

@@ -132,12 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     backend = _backend(args)
     settings = {
         "model": args.model,
+        "tokenizer": args.tokenizer or args.model,
         "backend": backend.name,
+        "benchmarks": ",".join(names),
         "temperature": args.temperature,
         "top_p": args.top_p,
         "max_new_tokens": args.max_new_tokens,
         "seed": args.seed,
-        "n": args.n or "protocol default",
+        "n": args.n or "protocol (32 for AIME/AMC, 1 else)",
         "options_shuffled": not args.no_shuffle_options,
     }
     os.makedirs(args.output_dir, exist_ok=True)

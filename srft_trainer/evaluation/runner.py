@@ -97,16 +97,16 @@ def evaluate(
     sources = sources or {}
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    path = samples_path(output_dir, rank, world_size)
+    # Load everything first, so that a missing or malformed benchmark fails before any generation time is spent.
+    loaded = {
+        name: load_benchmark(name, sources.get(name), seed=sampling.seed, shuffle=shuffle_options, limit=limit)
+        for name in benchmarks
+    }
     all_records = []
-    with open(path, "w", encoding="utf-8") as f:
-        for name in benchmarks:
-            spec = get_spec(name)
-            problems = load_benchmark(
-                name, sources.get(name), seed=sampling.seed, shuffle=shuffle_options, limit=limit
-            )
+    with open(samples_path(output_dir, rank, world_size), "w", encoding="utf-8") as f:
+        for name, problems in loaded.items():
             problems = problems[rank::world_size]
-            k = n or spec.default_n
+            k = n or get_spec(name).default_n
             logger.info("%s: %d problems x %d samples", name, len(problems), k)
             completions = backend.generate([p.prompt for p in problems], k, sampling)
             for problem, samples in zip(problems, completions, strict=True):
