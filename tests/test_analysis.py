@@ -29,18 +29,17 @@ def _is_png(path):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """Saved tiny checkpoints: `base`, `same` (identical copy), `sft` (base after one SFT step on ROWS[0]), and two
-    unrelated models `other`, `third`; plus the data file."""
+    """Saved tiny checkpoints: `base`, `same` (identical copy), `sft` (base after one SFT step on ROWS[0], saved
+    without tokenizer files), and two unrelated models `other`, `third`; the tokenizer alone; the data file."""
     root = tmp_path_factory.mktemp("analysis")
     tokenizer = tiny_tokenizer()
     paths = {}
-    # The tokenizer lives in its own folder: saved beside a Qwen2 config.json, transformers 5 would reload it as
-    # a byte-level Qwen2Tokenizer, which is not the tiny character-level one.
     paths["tokenizer_dir"] = root / "tokenizer"
     tokenizer.save_pretrained(paths["tokenizer_dir"])
     for name, seed in [("base", 0), ("same", 0), ("other", 1), ("third", 2)]:
         paths[name] = root / name
         tiny_model(tokenizer, seed=seed).save_pretrained(paths[name])
+        tokenizer.save_pretrained(paths[name])
     model = tiny_model(tokenizer, seed=0)
     example = scoring.encode(tokenizer, [ROWS[0]["prompt"]], [ROWS[0]["response"]])[0]
     input_ids = torch.tensor([example.prompt_ids + example.response_ids])
@@ -83,6 +82,14 @@ def test_prompt_messages_go_through_the_chat_template(world):
         scoring.prompt_ids(tokenizer, 3)
 
 
+def test_saved_character_tokenizer_reloads_from_a_qwen2_checkpoint(world):
+    # transformers 5 would load a byte-level Qwen2Tokenizer here, which drops spaces and newlines.
+    text = "<think>\n 8+5=13 </think>\n\\boxed{13}"
+    tokenizer = scoring.load_tokenizer(world["base"])
+    assert tokenizer(text, add_special_tokens=False)["input_ids"] == world["tokenizer"](text)["input_ids"]
+    assert scoring.load_tokenizer(world["sft"]) is None  # no tokenizer files
+
+
 def test_summary_and_histogram_numbers():
     deltas = np.array([-0.5, -0.05, 0.0, 0.2, 0.35, 1.0])
     summary = token_probs.summarize(deltas, thresholds=(0.1, 0.3))
@@ -97,8 +104,7 @@ def test_summary_and_histogram_numbers():
 
 def test_token_probs_identical_model_zero_and_sft_step_increases(world, tmp_path):
     out = tmp_path / "tp"
-    argv = ["analyze", "token-probs", "--base", world["base"], "--tokenizer", world["tokenizer_dir"]]
-    argv += ["--finetuned", f"same={world['same']}"]
+    argv = ["analyze", "token-probs", "--base", world["base"], "--finetuned", f"same={world['same']}"]
     argv += ["--finetuned", f"SFT={world['sft']}", "--data", str(world["data"]), "--output-dir", str(out)]
     assert cli.main(argv + ["--batch-size", "2", "--heatmaps", "2"]) == 0
 
@@ -157,12 +163,11 @@ def test_token_probs_generates_responses(world, tmp_path):
 def test_token_probs_names_a_missing_column(world, tmp_path):
     from srft_trainer.analysis import cli as analysis_cli
 
-    argv = ["token-probs", "--base", world["base"], "--finetuned", world["same"], "--data", str(world["data"])]
-    argv += ["--output-dir", str(tmp_path)]
+    argv = ["token-probs", "--finetuned", world["same"], "--data", str(world["data"]), "--output-dir", str(tmp_path)]
     with pytest.raises(ValueError, match="has no tokenizer files: pass --tokenizer"):
-        analysis_cli.main(argv)
+        analysis_cli.main(argv + ["--base", world["sft"]])
     with pytest.raises(ValueError, match="no column 'answer'"):
-        analysis_cli.main(argv + ["--tokenizer", world["tokenizer_dir"], "--response-column", "answer"])
+        analysis_cli.main(argv + ["--base", world["base"], "--response-column", "answer"])
 
 
 def _trainer_state(path, entries):
@@ -270,7 +275,7 @@ def test_expand_checkpoints_in_step_order(tmp_path):
 
 def test_trajectory_distances_3d_then_2d_on_the_same_responses(world, tmp_path):
     out3 = tmp_path / "t3"
-    refs = ["--tokenizer", world["tokenizer_dir"], "--reference", f"A={world['base']}"]
+    refs = ["--reference", f"A={world['base']}"]
     refs += ["--reference", f"B={world['other']}"]
     argv = ["analyze", "trajectory", *refs, "--reference", f"C={world['third']}"]
     argv += ["--run", f"SFT={world['same']},{world['sft']}", "--data", str(world["data"]), "--max-new-tokens", "12"]

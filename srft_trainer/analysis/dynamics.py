@@ -149,7 +149,7 @@ def plot_dynamics(
             print(f"Skipping panel {t!r}: no run logged {', '.join(keys)}.")
     ncols = min(3, len(present))
     nrows = math.ceil(len(present) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.1 * nrows), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.1 * nrows), dpi=90, squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     rows = []
     for ax, (panel, keys) in zip(axes.flat, present):

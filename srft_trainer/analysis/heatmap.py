@@ -143,8 +143,10 @@ def write_html(
             for token, pb, pf, d in zip(row["tokens"], p_base, p_ft, deltas):
                 shown, ends_line = display_token(token)
                 tip = f"{token!r}  base {pb:.3f} → {label} {pf:.3f}  (Δp {d:+.3f})"
+                ink = "#fff" if abs(norm(d) - 0.5) * 2 > 0.65 else "#000"  # as in the PNG
                 parts.append(
-                    f"<span style='background:{to_hex(cmap(norm(d)))}' title='{html.escape(tip, quote=True)}'>"
+                    f"<span style='background:{to_hex(cmap(norm(d)))};color:{ink}' "
+                    f"title='{html.escape(tip, quote=True)}'>"
                     f"{html.escape(shown)}</span>" + ("\n" if ends_line else "")
                 )
             parts.append("</div>")

@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
 from trl.trainer.utils import selective_log_softmax
 
 
@@ -60,6 +66,7 @@ def release_memory() -> None:
 
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+_GENERIC_TOKENIZER_CLASSES = ("TokenizersBackend", "PreTrainedTokenizerFast")
 
 
 def load_tokenizer(path: str) -> PreTrainedTokenizerBase | None:
@@ -67,7 +74,16 @@ def load_tokenizer(path: str) -> PreTrainedTokenizerBase | None:
     local = Path(path)
     if local.is_dir() and not any((local / name).is_file() for name in _TOKENIZER_FILES):
         return None
-    return AutoTokenizer.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    # transformers 5 forces its own tokenizer class for some model types (e.g. qwen2 -> byte-level Qwen2Tokenizer),
+    # even when the folder saved a generic `tokenizers` one (such as the toy character-level tokenizer): honour the
+    # saved class then, or spaces and newlines are lost.
+    config_file = local / "tokenizer_config.json"
+    if config_file.is_file() and (local / "tokenizer.json").is_file():
+        saved_class = json.loads(config_file.read_text()).get("tokenizer_class")
+        if saved_class in _GENERIC_TOKENIZER_CLASSES and type(tokenizer).__name__ not in _GENERIC_TOKENIZER_CLASSES:
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(path)
+    return tokenizer
 
 
 def check_same_vocab(reference: PreTrainedTokenizerBase, other: PreTrainedTokenizerBase, other_name: str) -> None:

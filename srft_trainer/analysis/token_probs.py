@@ -22,6 +22,8 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from transformers import PreTrainedTokenizerBase  # noqa: E402
 
 from . import scoring  # noqa: E402
 from .heatmap import plot_token_heatmap, write_html  # noqa: E402
@@ -159,7 +161,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_outputs(out: Path, examples, probs: dict, tokenizer, args: argparse.Namespace) -> dict:
+def write_outputs(
+    out: Path,
+    examples: Sequence[scoring.Example],
+    probs: dict[str, list[torch.Tensor]],
+    tokenizer: PreTrainedTokenizerBase,
+    args: argparse.Namespace,
+) -> dict:
     """Writes tokens.jsonl, summary.json/.csv, histogram.csv/.png, heatmaps and the HTML page; returns the summary."""
     labels = [label for label in probs if label != "base"]
     deltas = {
