@@ -206,7 +206,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     runs: dict[str, Series] = {}
     for i, value in enumerate(args.run):
-        label, path = parse_labelled(value, Path(value).name or f"run_{i}")
+        folder = Path(value).parent if Path(value).is_file() else Path(value)
+        label, path = parse_labelled(value, folder.name or f"run_{i}")
         if label in runs:
             raise ValueError(f"--run label {label!r} is used twice; give each run a unique LABEL=.")
         runs[label] = load_run(path)
