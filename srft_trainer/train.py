@@ -6,8 +6,9 @@ Training entry point: `srft train --config recipe.yaml [--key value ...]`, or un
 
 The recipe is parsed by TRL's `TrlParser` over ([`SRFTScriptArguments`], the trainer's config class, TRL's
 `ModelConfig`), like `trl grpo` and open-r1; command-line flags override the YAML. `trainer: srft` (default) runs
-[`SRFTTrainer`]; `trainer: grpo` TRL's `GRPOTrainer` and `trainer: sft` TRL's `SFTTrainer` on the same data, for
-baselines with identical plumbing.
+[`SRFTTrainer`]; `trainer: grpo` TRL's `GRPOTrainer`, `trainer: sft` TRL's `SFTTrainer` and `trainer: sft_kl`
+[`SFTKLTrainer`] (SFT plus a KL term to the base model) on the same data, for baselines with identical plumbing.
+Check a recipe offline first with `srft check --config recipe.yaml --num-processes N`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from trl import ModelConfig, ScriptArguments, TrlParser
 
 logger = logging.getLogger(__name__)
 
-TRAINERS = ("srft", "grpo", "sft")
+TRAINERS = ("srft", "grpo", "sft", "sft_kl")
 DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
 
 
@@ -38,7 +39,8 @@ class SRFTScriptArguments(ScriptArguments):
 
     Args:
         trainer (`str`, *optional*, defaults to `"srft"`):
-            `"srft"`, `"grpo"` (TRL's GRPOTrainer) or `"sft"` (TRL's SFTTrainer on the demonstrations).
+            `"srft"`, `"grpo"` (TRL's GRPOTrainer), `"sft"` (TRL's SFTTrainer on the demonstrations) or `"sft_kl"`
+            ([`SFTKLTrainer`]: SFT plus `kl_coef` times the KL to the base model, the paper's SFT_KL).
         reward_funcs (`list[str]`, *optional*, defaults to `["accuracy"]`):
             Reward functions: registry names (`accuracy`, `think_format_reward`, ...) or dotted import paths.
         eval_dataset_name (`str`, *optional*):
@@ -56,7 +58,7 @@ class SRFTScriptArguments(ScriptArguments):
             Write `training_curves.png` (reward, entropy, w_sft, w_rl, demo NLL) into the output directory.
     """
 
-    trainer: str = field(default="srft", metadata={"help": "srft | grpo | sft", "choices": list(TRAINERS)})
+    trainer: str = field(default="srft", metadata={"help": " | ".join(TRAINERS), "choices": list(TRAINERS)})
     reward_funcs: list[str] = field(default_factory=lambda: ["accuracy"], metadata={"help": "Reward functions."})
     eval_dataset_name: str | None = field(default=None, metadata={"help": "Separate evaluation data set."})
     model_config_overrides: str | None = field(default=None, metadata={"help": "JSON dict of config overrides."})
@@ -80,6 +82,10 @@ def config_class(trainer: str):
         from trl import SFTConfig
 
         return SFTConfig
+    if trainer == "sft_kl":
+        from .sft_kl import SFTKLConfig
+
+        return SFTKLConfig
     raise ValueError(f"Unknown `trainer: {trainer}`: use one of {list(TRAINERS)}.")
 
 
@@ -102,14 +108,31 @@ def peek_trainer(argv: list[str]) -> str:
     return "srft"
 
 
-def make_parser(trainer: str) -> TrlParser:
-    return TrlParser((SRFTScriptArguments, config_class(trainer), ModelConfig))
+def config_class_for_world_size(cls: type, world_size: int) -> type:
+    """
+    `cls` with its `world_size` fixed, for validating a recipe offline for a launch of `world_size` processes:
+    `GRPOConfig.__post_init__` derives `generation_batch_size` from `world_size` (normally read from the running
+    distributed state) and checks it against `num_generations`.
+    """
+    if world_size < 1:
+        raise ValueError(f"The number of processes must be >= 1, got {world_size}.")
+    return type(cls.__name__, (cls,), {"world_size": property(lambda self: world_size), "__module__": __name__})
 
 
-def parse_args(argv: list[str]) -> tuple[SRFTScriptArguments, Any, ModelConfig]:
-    """Parses a recipe plus overrides; unknown keys fail here, before anything is loaded."""
+def make_parser(trainer: str, world_size: int | None = None) -> TrlParser:
+    cls = config_class(trainer)
+    if world_size is not None:
+        cls = config_class_for_world_size(cls, world_size)
+    return TrlParser((SRFTScriptArguments, cls, ModelConfig))
+
+
+def parse_args(argv: list[str], world_size: int | None = None) -> tuple[SRFTScriptArguments, Any, ModelConfig]:
+    """
+    Parses a recipe plus overrides; unknown keys fail here, before anything is loaded. `world_size` builds the config
+    as it would be built in a launch of that many processes (for `srft check`); by default, this process's.
+    """
     trainer = peek_trainer(argv)
-    parser = make_parser(trainer)
+    parser = make_parser(trainer, world_size)
     saved, sys.argv = sys.argv, [sys.argv[0], *argv]
     try:
         script_args, training_args, model_args = parser.parse_args_and_config()
@@ -175,7 +198,7 @@ def build_trainer(
     from transformers import AutoTokenizer
     from trl import get_peft_config, get_quantization_config
 
-    from .modeling import load_model
+    from .modeling import load_config, load_model, vllm_colocate_overrides, vllm_hf_overrides
 
     model_init_kwargs = dict(
         revision=model_args.model_revision,
@@ -196,6 +219,11 @@ def build_trainer(
         revision=model_args.model_revision,
         trust_remote_code=bool(getattr(training_args, "trust_remote_code", False)),
     )
+    # TRL's colocated vLLM engine reads the checkpoint's own config.json: hand it the same overrides.
+    hf_overrides = None
+    if overrides and getattr(training_args, "use_vllm", False) and training_args.vllm_mode == "colocate":
+        base_config = load_config(model_args.model_name_or_path, None, **model_init_kwargs)
+        hf_overrides = vllm_hf_overrides(base_config, overrides)
     common = dict(
         model=model,
         args=training_args,
@@ -204,25 +232,26 @@ def build_trainer(
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
-    if script_args.trainer == "sft":
+    if script_args.trainer in ("sft", "sft_kl"):
         from trl import SFTTrainer
+
+        from .sft_kl import SFTKLTrainer
 
         demo_column = getattr(training_args, "demo_column", "completion")
         common["train_dataset"] = sft_view(train_dataset, demo_column)
         if eval_dataset is not None:
             common["eval_dataset"] = sft_view(eval_dataset, demo_column)
-        return SFTTrainer(**common)
+        return (SFTKLTrainer if script_args.trainer == "sft_kl" else SFTTrainer)(**common)
     from .rewards import resolve_reward_funcs
 
     reward_funcs = resolve_reward_funcs(script_args.reward_funcs)
     quantization = get_quantization_config(model_args)
     if script_args.trainer == "grpo":
-        from trl import GRPOTrainer
-
-        return GRPOTrainer(reward_funcs=reward_funcs, quantization_config=quantization, **common)
-    from .trainer import SRFTTrainer
-
-    return SRFTTrainer(reward_funcs=reward_funcs, quantization_config=quantization, **common)
+        from trl import GRPOTrainer as trainer_cls
+    else:
+        from .trainer import SRFTTrainer as trainer_cls
+    with vllm_colocate_overrides(hf_overrides):  # the engine is built inside the trainer's __init__
+        return trainer_cls(reward_funcs=reward_funcs, quantization_config=quantization, **common)
 
 
 def apply_toy_world(script_args: SRFTScriptArguments, model_args: ModelConfig) -> None:
@@ -273,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("dataset_name", "eval_dataset_name", "heldout_dataset"):
         check_local_path(getattr(script_args, key), key)
     check_local_path(model_args.model_name_or_path, "model_name_or_path")
-    if script_args.trainer != "sft":
+    if script_args.trainer not in ("sft", "sft_kl"):
         from .rewards import resolve_reward_funcs
 
         resolve_reward_funcs(script_args.reward_funcs)  # fail on a bad name before loading anything

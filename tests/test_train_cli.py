@@ -91,3 +91,92 @@ def test_short_runs_save_model_card_and_curves(tmp_path, assets, trainer):
     card = (out / "README.md").read_text()
     assert ("srft" in card) == (trainer == "srft")
     assert (out / "training_curves.png").stat().st_size > 1000
+
+
+def test_world_size_decides_the_generation_batch(tmp_path, assets):
+    """TRL derives generation_batch_size from the number of processes: `parse_args(world_size=)` builds it so."""
+    path = recipe(tmp_path, assets, trainer="grpo", per_device_train_batch_size=4, num_generations=8)
+    with pytest.raises(ValueError, match=r"generation_batch_size \(4\) must be divisible by num_generations \(8\)"):
+        parse_args(["--config", path])
+    _, args, _ = parse_args(["--config", path], world_size=2)
+    assert args.generation_batch_size == 8 and args.steps_per_generation == 1 and args.world_size == 2
+    _, args, _ = parse_args(["--config", path, "--gradient_accumulation_steps", "3"], world_size=4)
+    assert args.generation_batch_size == 4 * 4 * 3 and args.steps_per_generation == 3
+
+
+def test_sft_kl_recipe_parses_into_sft_kl_config(tmp_path, assets):
+    path = recipe(tmp_path, assets, trainer="sft_kl", num_generations=None, max_completion_length=None, kl_coef=0.5)
+    _, args, _ = parse_args(["--config", path])
+    assert type(args).__name__ == "SFTKLConfig" and args.kl_coef == 0.5
+
+
+def test_colocated_vllm_gets_the_config_overrides(tmp_path, assets, monkeypatch):
+    """`model_config_overrides` reach TRL's colocated vLLM engine as `hf_overrides` (vLLM itself is faked)."""
+    from trl.generation import vllm_generation
+
+    from srft_trainer.train import build_trainer, load_split
+
+    built = []
+
+    class FakeLLM:
+        def __init__(self, **kwargs):
+            built.append(kwargs)
+
+    monkeypatch.setattr(vllm_generation, "is_vllm_available", lambda: True)
+    monkeypatch.setattr(vllm_generation, "LLM", FakeLLM, raising=False)
+    for var in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):  # set by TRL's colocate mode
+        monkeypatch.delenv(var, raising=False)
+    overrides = {"rope_theta": 40000.0, "max_position_embeddings": 1024}
+    path = recipe(tmp_path, assets, use_vllm=True, vllm_mode="colocate", model_config_overrides=overrides)
+    script_args, args, model_args = parse_args(["--config", path])
+    trainer = build_trainer(script_args, args, model_args, load_split(script_args.dataset_name, "train"), None)
+    assert len(built) == 1 and built[0]["model"] == str(assets / "model")
+    hf = built[0]["hf_overrides"]
+    assert hf["max_position_embeddings"] == 1024 and hf["rope_parameters"]["rope_theta"] == 40000.0
+    assert trainer.model.config.rope_parameters["rope_theta"] == 40000.0  # the policy trains with the same
+    assert vllm_generation.LLM is FakeLLM  # the hook is gone once the trainer is built
+
+
+def test_sft_kl_short_run(tmp_path, assets):
+    path = recipe(tmp_path, assets, trainer="sft_kl", num_generations=None, max_completion_length=None, max_length=64)
+    assert cli.main(["train", "--config", path, "--kl_coef", "0.2"]) == 0
+    state = json.loads((tmp_path / "out" / "trainer_state.json").read_text())
+    kls = [entry["kl"] for entry in state["log_history"] if "kl" in entry]
+    assert len(kls) == 2 and kls[0] == pytest.approx(0.0, abs=1e-6) and kls[1] > 0  # policy == base at step 0
+
+
+def test_sft_then_grpo_starts_from_the_sft_output(tmp_path, assets):
+    from transformers import AutoModelForCausalLM
+
+    sft_out = tmp_path / "sft"
+    sft = recipe(
+        tmp_path / "a",
+        assets,
+        trainer="sft",
+        num_generations=None,
+        max_completion_length=None,
+        max_length=64,
+        output_dir=str(sft_out),
+        learning_rate=0.05,
+    )
+    assert cli.main(["train", "--config", sft]) == 0
+    grpo = recipe(
+        tmp_path / "b",
+        assets,
+        trainer="grpo",
+        model_name_or_path=str(sft_out),
+        max_steps=1,
+        max_completion_length=12,
+        reward_funcs=["trainer_utils.length_reward"],  # varies among rollouts
+    )
+    assert cli.main(["train", "--config", grpo]) == 0
+
+    def distance(a, b):
+        return max((x - y).abs().max().item() for x, y in zip(a.parameters(), b.parameters()))
+
+    base = AutoModelForCausalLM.from_pretrained(assets / "model")
+    after_sft = AutoModelForCausalLM.from_pretrained(sft_out)
+    after_rl = AutoModelForCausalLM.from_pretrained(tmp_path / "b" / "out")
+    # SFT moved the weights (2 Adam steps of lr 0.05); GRPO moved them further by about one step of lr 0.01
+    assert distance(after_sft, base) > 0.05
+    assert 0 < distance(after_rl, after_sft) < 0.02 < distance(after_rl, base)
