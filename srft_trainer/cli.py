@@ -11,6 +11,7 @@ import sys
 # does not pay for the trainer's imports and vice versa. Each function takes the remaining argv list.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("srft_trainer.train", "main", "train with a recipe: srft train --config recipes/toy/srft.yaml"),
+    "check": ("srft_trainer.check", "main", "validate a recipe offline for a launch size: batch, vLLM, model, data"),
     "prepare-data": ("srft_trainer.data.cli", "main", "convert LUFFY/OpenR1-Math data to the SRFT layout"),
     "analyze": ("srft_trainer.analysis.cli", "main", "plots of what training did: token probs, dynamics, trajectory"),
     "eval": ("srft_trainer.evaluation.cli", "main", "Evaluate a checkpoint on the paper's benchmarks"),

@@ -1,0 +1,568 @@
+# Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
+"""
+`srft check --config recipe.yaml [--num-processes N --num-machines M]`: validates a recipe offline, without loading
+weights or reaching the Hub, for a launch of N processes on M machines.
+
+It parses the recipe as `srft train` does, with the config built for that world size (TRL derives the generation batch
+from it), then checks what a paper-scale launch would otherwise discover after minutes or hours: batch divisibility,
+demonstration slots, vLLM settings, the model's config overrides, context length and chat template (local models),
+data columns and demonstration lengths (local data, on a sample of rows). What needs the Hub is skipped with a note.
+It prints the effective global batch, rollouts and tokens per step, and exits 0 on pass, 1 with the named problems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import re
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import yaml
+
+
+GRPO_TRAINERS = ("srft", "grpo")
+SFT_TRAINERS = ("sft", "sft_kl")
+ACCURACY_REWARDS = ("accuracy", "accuracy_reward", "reasoning_accuracy_reward")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# TrlParser reads an `env:` mapping (environment variables to set) from the YAML besides the dataclass fields.
+EXTRA_KEYS = ("env",)
+
+
+@dataclass
+class CheckReport:
+    """
+    The outcome of [`check_recipe`].
+
+    Args:
+        recipe (`str`): the recipe's path.
+        facts (`list[tuple[str, str]]`): what the recipe amounts to (batch, rollouts, tokens...), label and text.
+        notes (`list[str]`): what was skipped or is worth knowing; never a failure.
+        problems (`list[tuple[str, str]]`): named problems (`keys`, `batch`, `demos`, `vllm`, `model`, `context`,
+            `chat_template`, `overrides`, `data`, `demo_length`, `rewards`, `world`, `config`, `recipe`) and their
+            messages.
+    """
+
+    recipe: str
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append((name, message))
+
+    def format(self) -> str:
+        lines = [f"srft check: {self.recipe}"]
+        width = max((len(label) for label, _ in self.facts), default=0)
+        lines += [f"  {label:<{width}}  {text}" for label, text in self.facts]
+        if self.notes:
+            lines.append("notes:")
+            lines += [f"  - {note}" for note in self.notes]
+        if self.problems:
+            lines.append(f"FAIL: {len(self.problems)} problem(s)")
+            lines += [f"  [{name}] {message}" for name, message in self.problems]
+        else:
+            lines.append("PASS")
+        return "\n".join(lines)
+
+
+def _fmt(n: float) -> str:
+    return f"{int(n):,}" if float(n).is_integer() else f"{n:,.2f}"
+
+
+def _header_comments(text: str) -> str:
+    """The recipe's comment text, continuation backslashes joined, for finding the commands it documents."""
+    comments = [line.strip()[1:].strip() for line in text.splitlines() if line.strip().startswith("#")]
+    return re.sub(r"\s*\\\s+", " ", " ".join(comments))
+
+
+def prepared_outputs(recipe_text: str) -> list[str]:
+    """Paths the recipe's header says `srft prepare-data --output PATH` writes (data that is made, not missing)."""
+    text = _header_comments(recipe_text)
+    outputs = []
+    for match in re.finditer(r"srft prepare-data\b", text):
+        found = re.search(r"--output[= ](\S+)", text[match.end() : match.end() + 1000])
+        if found:
+            outputs.append(os.path.normpath(found.group(1)))
+    return outputs
+
+
+def sibling_outputs(recipe: Path) -> dict[str, str]:
+    """`output_dir` of every other recipe in the same folder -> that recipe (models one recipe trains for another)."""
+    outputs = {}
+    for other in sorted(recipe.parent.glob("*.yaml")):
+        if other.resolve() == recipe.resolve():
+            continue
+        try:
+            body = yaml.safe_load(other.read_text()) or {}
+        except yaml.YAMLError:
+            continue
+        if isinstance(body, dict) and body.get("output_dir"):
+            outputs[os.path.normpath(str(body["output_dir"]))] = str(other)
+    return outputs
+
+
+def _known_keys(trainer: str) -> set[str]:
+    from trl import ModelConfig
+
+    from .train import SRFTScriptArguments, config_class
+
+    return {f.name for cls in (SRFTScriptArguments, config_class(trainer), ModelConfig) for f in fields(cls)}
+
+
+def _problem_name(message: str) -> str:
+    """Names a config-construction error by what it is about."""
+    lowered = message.lower()
+    if "num_demos_per_group" in lowered:
+        return "demos"
+    if "divisible" in lowered or "generation_batch_size" in lowered or "steps_per_generation" in lowered:
+        return "batch"
+    if "vllm" in lowered:
+        return "vllm"
+    return "config"
+
+
+def _parse(path: Path, num_processes: int, report: CheckReport):
+    """The recipe's three argument objects for a launch of `num_processes`, or `None` with the problem reported."""
+    from .train import parse_args
+
+    raw = yaml.safe_load(path.read_text()) or {}
+    wants_bf16 = bool(raw.get("bf16")) and not raw.get("use_cpu")
+    try:
+        # bf16 support is a question about the launch machine's GPUs, not the recipe: do not ask this machine.
+        with mock.patch("transformers.training_args.is_torch_bf16_gpu_available", return_value=True):
+            parsed = parse_args(["--config", str(path)], world_size=num_processes)
+    except (ValueError, TypeError) as err:
+        report.problem(_problem_name(str(err)), str(err))
+        return None
+    if wants_bf16:
+        report.notes.append("bf16: needs Ampere or newer GPUs on the launch machines (not checked here)")
+    return parsed
+
+
+def _batch_facts(report: CheckReport, trainer: str, args: Any, num_processes: int) -> dict[str, float]:
+    """Prints the effective batch; returns the numbers the token bound needs."""
+    per_device, accumulation = args.per_device_train_batch_size, args.gradient_accumulation_steps
+    sequences = per_device * accumulation * num_processes
+    how = f"{per_device} per device x {accumulation} accumulation x {num_processes} processes"
+    if trainer in SFT_TRAINERS:
+        report.facts.append(("global batch", f"{_fmt(sequences)} demonstrations per optimizer step ({how})"))
+        return {"sequences": sequences}
+    group = args.num_generations
+    demos = getattr(args, "num_demos_per_group", 0) if trainer == "srft" else 0
+    prompts = sequences / group
+    report.facts.append(
+        ("global batch", f"{_fmt(prompts)} prompts x {group} = {_fmt(sequences)} sequences per optimizer step ({how})")
+    )
+    rollouts = sequences - prompts * demos
+    if demos:
+        text = (
+            f"{_fmt(rollouts)} on-policy rollouts + {_fmt(prompts * demos)} demonstration slots per step "
+            f"({group - demos} + {demos} per group; a slot without a usable demonstration gets a rollout)"
+        )
+    else:
+        text = f"{_fmt(rollouts)} on-policy rollouts per step ({group} per group, no demonstrations)"
+    report.facts.append(("rollouts", text))
+    per_generation = args.steps_per_generation / accumulation
+    report.facts.append(
+        (
+            "generation",
+            f"{_fmt(args.generation_batch_size)} sequences generated together every {args.steps_per_generation} "
+            f"micro-batches ({_fmt(per_generation)} optimizer step(s) per generation)",
+        )
+    )
+    return {"sequences": sequences}
+
+
+def _check_vllm(report: CheckReport, trainer: str, args: Any, overrides: dict, num_processes: int, machines: int):
+    if trainer not in GRPO_TRAINERS:
+        return
+    if not args.use_vllm:
+        if not args.use_cpu:
+            report.notes.append("generation with transformers (use_vllm: false): slow for long completions")
+        return
+    if args.use_cpu:
+        report.problem("vllm", "`use_vllm: true` needs GPUs but the recipe sets `use_cpu: true`: drop one of them.")
+        return
+    mode, tp = args.vllm_mode, args.vllm_tensor_parallel_size
+    if mode == "colocate":
+        if num_processes % tp:
+            report.problem(
+                "vllm",
+                f"`vllm_tensor_parallel_size` ({tp}) must divide the number of processes ({num_processes}): TRL "
+                "groups colocated processes into tensor-parallel groups.",
+            )
+        elif (num_processes // machines) % tp:
+            report.problem(
+                "vllm",
+                f"`vllm_tensor_parallel_size` ({tp}) must divide the processes per machine "
+                f"({num_processes // machines}): a tensor-parallel group must not span machines.",
+            )
+        util = args.vllm_gpu_memory_utilization
+        if not 0 < util < 1:
+            report.problem("vllm", f"`vllm_gpu_memory_utilization` must be in (0, 1), got {util}.")
+        sleep = "with sleep mode (weights and KV cache released during the training step)"
+        if not args.vllm_enable_sleep_mode:
+            sleep = "without sleep mode: that memory stays taken during the training step"
+        report.facts.append(("vllm", f"colocate, tensor parallel {tp}, {util:.0%} of each GPU for vLLM, {sleep}"))
+        if overrides:
+            report.notes.append(
+                "model_config_overrides reach the colocated vLLM engine as `hf_overrides` (srft train)"
+            )
+    elif mode == "server":
+        report.facts.append(
+            ("vllm", "server: start `trl vllm-serve` separately (scripts/train.slurm VLLM_MODE=server)")
+        )
+        ignored = [
+            name
+            for name, unused in (
+                ("vllm_tensor_parallel_size", tp != 1),
+                ("vllm_gpu_memory_utilization", args.vllm_gpu_memory_utilization != 0.3),
+                ("vllm_enable_sleep_mode", args.vllm_enable_sleep_mode),
+            )
+            if unused
+        ]
+        if ignored:
+            report.notes.append(f"server mode ignores {', '.join(ignored)}: pass them to the server instead")
+        if overrides:
+            report.notes.append(
+                "server mode: start the server with `--hf-overrides` for model_config_overrides "
+                "(scripts/train.slurm derives it with srft_trainer.modeling.vllm_hf_overrides)"
+            )
+    else:
+        report.problem("vllm", f"`vllm_mode` must be 'colocate' or 'server', got {mode!r}.")
+    if trainer == "srft" and getattr(args, "num_demos_per_group", 0) and (mode == "server" or tp > 1):
+        report.notes.append(
+            "vLLM server mode / tensor parallelism: every group slot is generated, then the demonstration slots are "
+            "replaced (TRL needs the same number of prompts on every process)"
+        )
+
+
+def _resolve_local(
+    value: str | None, key: str, producers: dict[str, str], report: CheckReport, kind: str
+) -> Path | str | None:
+    """A local path that exists, the Hub id string, or `None` (not checkable here: noted or reported)."""
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if path.exists():
+        return path
+    made_by = producers.get(os.path.normpath(value))
+    if made_by:
+        report.notes.append(f"{key} {value} does not exist yet: {made_by}. Not checked.")
+        return None
+    looks_local = value.startswith((".", "/", "~")) or value.endswith((".json", ".jsonl", ".parquet"))
+    if HUB_ID.match(value) and not looks_local:
+        report.notes.append(f"{key} {value} is a Hub id: {kind} not checked offline")
+        return value
+    report.problem("model" if key == "model_name_or_path" else "data", f"`{key}` {value!r} does not exist.")
+    return None
+
+
+def _check_model(report: CheckReport, model_dir: Path, overrides: dict, args: Any, trainer: str):
+    """Config overrides, context length and chat template of a local model; returns its tokenizer (or None)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from .modeling import override_config
+
+    if not (model_dir / "config.json").exists():
+        report.problem("model", f"`model_name_or_path` {model_dir} has no config.json: not a model folder.")
+        return None
+    config = AutoConfig.from_pretrained(model_dir)
+    try:
+        config = override_config(config, overrides)
+    except ValueError as err:
+        report.problem("overrides", str(err))
+    context = getattr(config, "max_position_embeddings", None)
+    needed = args.max_completion_length if trainer in GRPO_TRAINERS else args.max_length
+    if context and needed and needed > context:
+        what = "max_completion_length" if trainer in GRPO_TRAINERS else "max_length"
+        report.problem(
+            "context",
+            f"`{what}` ({needed}) exceeds the model's context ({context} positions"
+            + (" after model_config_overrides" if overrides else "")
+            + "): raise `max_position_embeddings` (and `rope_theta`) with `model_config_overrides`, or lower it.",
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    except (OSError, ValueError) as err:
+        report.notes.append(f"no tokenizer in {model_dir} ({err}): chat template and lengths not checked")
+        return None
+    if not getattr(tokenizer, "chat_template", None) and not getattr(args, "chat_template_path", None):
+        report.problem(
+            "chat_template",
+            f"the tokenizer in {model_dir} has no chat template, needed for conversational prompts: add one "
+            "(tokenizer_config.json / chat_template.jinja) or set `chat_template_path`.",
+        )
+        return None
+    report.facts.append(("model", f"{model_dir} ({context} positions, chat template present)"))
+    return tokenizer
+
+
+def _sample(dataset, rows: int):
+    step = max(1, len(dataset) // rows)
+    return dataset.select(range(0, len(dataset), step)[:rows])
+
+
+def _check_data(
+    report: CheckReport,
+    data_file: Path,
+    script_args: Any,
+    args: Any,
+    trainer: str,
+    tokenizer: Any,
+    sample_rows: int,
+    tolerance: float,
+) -> int | None:
+    """Columns and demonstration lengths on a sample of a local data file; returns the longest sampled prompt."""
+    from .demos import DemoTokenizer, normalize_demos
+    from .train import load_split
+
+    try:
+        dataset = load_split(str(data_file), script_args.dataset_train_split, script_args.dataset_config)
+    except Exception as err:  # noqa: BLE001 - any loading failure is the recipe's data problem
+        report.problem("data", f"`dataset_name` {data_file} cannot be loaded: {type(err).__name__}: {err}")
+        return None
+    demo_column = getattr(args, "demo_column", "completion")
+    needed = ["prompt"]
+    if trainer in ("srft", *SFT_TRAINERS):
+        needed.append(demo_column)
+    if trainer in GRPO_TRAINERS and any(name in ACCURACY_REWARDS for name in script_args.reward_funcs):
+        needed.append("solution")
+    missing = [c for c in needed if c not in dataset.column_names]
+    if missing:
+        report.problem(
+            "data",
+            f"{data_file} lacks column(s) {missing} (has {dataset.column_names}): prepare it with `srft prepare-data`"
+            + (" or set `demo_column`" if demo_column in missing else ""),
+        )
+        return None
+    sample = _sample(dataset, sample_rows)
+    report.facts.append(("data", f"{data_file}: {len(dataset):,} rows; {len(sample)} sampled"))
+    if tokenizer is None:
+        report.notes.append("demonstration and prompt lengths not measured: no local tokenizer")
+        return None
+
+    def render(messages, add_generation_prompt):
+        out = tokenizer.apply_chat_template(
+            messages, tokenize=True, add_generation_prompt=add_generation_prompt, return_dict=True
+        )
+        return list(out["input_ids"])
+
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    demo_tokenizer = DemoTokenizer(tokenizer, eos, render)
+    limit = args.max_completion_length if trainer in GRPO_TRAINERS else args.max_length
+    longest_prompt, lengths, too_long = 0, [], 0
+    for row in sample:
+        prompt = row["prompt"]
+        if isinstance(prompt, list):
+            prompt_ids = render(prompt, True)
+        else:
+            prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        longest_prompt = max(longest_prompt, len(prompt_ids))
+        if trainer == "grpo":
+            continue
+        for demo in normalize_demos(row.get(demo_column), demo_column):
+            n = len(demo_tokenizer(prompt, prompt_ids, demo))
+            n = n if trainer == "srft" else n + len(prompt_ids)  # SFT counts prompt + completion
+            lengths.append(n)
+            too_long += n > limit
+    if not lengths:
+        return longest_prompt
+    what = "demonstration tokens" if trainer == "srft" else "prompt + demonstration tokens"
+    key = "max_completion_length" if trainer == "srft" else "max_length"
+    report.facts.append(
+        ("demo lengths", f"{what}: max {max(lengths):,}, mean {sum(lengths) / len(lengths):,.0f}; {key} {limit:,}")
+    )
+    if too_long:
+        fraction = too_long / len(lengths)
+        if trainer == "srft":
+            fate = f"demo_too_long={args.demo_too_long}: " + (
+                "their slots go to rollouts" if args.demo_too_long == "drop" else "they are cut"
+            )
+        else:
+            fate = "they are truncated"
+        message = f"{too_long} of {len(lengths)} sampled demonstrations exceed {key} ({limit:,}); {fate}"
+        if fraction > tolerance:
+            report.problem(
+                "demo_length",
+                f"{message}. More than {tolerance:.0%}: raise `{key}` or re-run `srft prepare-data` with "
+                "`--max-demo-tokens`.",
+            )
+        else:
+            report.notes.append(message)
+    return longest_prompt
+
+
+def check_recipe(
+    recipe: str | Path,
+    num_processes: int = 1,
+    num_machines: int = 1,
+    sample_rows: int = 256,
+    tolerance: float = 0.05,
+) -> CheckReport:
+    """
+    Validates a recipe offline for a launch of `num_processes` processes on `num_machines` machines.
+
+    Args:
+        recipe (`str` or `Path`): the recipe YAML (relative paths inside it are taken from the current directory).
+        num_processes (`int`, *optional*, defaults to `1`): processes of the launch (GPUs in all).
+        num_machines (`int`, *optional*, defaults to `1`): machines of the launch.
+        sample_rows (`int`, *optional*, defaults to `256`): rows of a local data file whose lengths are measured.
+        tolerance (`float`, *optional*, defaults to `0.05`): fraction of sampled demonstrations allowed over the
+            length limit before it is a problem (below, a note).
+
+    Returns:
+        [`CheckReport`]: facts, notes and named problems.
+    """
+    path = Path(recipe)
+    report = CheckReport(str(path))
+    if not path.is_file():
+        report.problem("recipe", f"no such recipe file: {path}")
+        return report
+    text = path.read_text()
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        report.problem("recipe", f"not valid YAML: {err}")
+        return report
+    if not isinstance(raw, dict):
+        report.problem("recipe", "a recipe must be a YAML mapping of `key: value`")
+        return report
+    if num_processes < 1 or num_machines < 1 or num_processes % num_machines:
+        report.problem(
+            "world",
+            f"--num-processes ({num_processes}) must be a positive multiple of --num-machines ({num_machines})",
+        )
+        return report
+
+    from .train import TRAINERS, config_overrides
+
+    trainer = str(raw.get("trainer", "srft"))
+    if trainer not in TRAINERS:
+        report.problem("keys", f"`trainer: {trainer}` is not one of {list(TRAINERS)}")
+        return report
+    known = _known_keys(trainer)
+    unknown = [key for key in raw if key not in known and key not in EXTRA_KEYS]
+    for key in unknown:
+        hint = difflib.get_close_matches(key, sorted(known), n=1)
+        report.problem(
+            "keys",
+            f"unknown key `{key}` for trainer {trainer}" + (f" (did you mean `{hint[0]}`?)" if hint else ""),
+        )
+    if unknown:
+        return report
+
+    parsed = _parse(path, num_processes, report)
+    if parsed is None:
+        return report
+    script_args, args, model_args = parsed
+    per_machine = num_processes // num_machines
+    report.facts.append(("trainer", f"{trainer} ({type(args).__name__})"))
+    report.facts.append(
+        ("world", f"{num_processes} processes on {num_machines} machine(s), {per_machine} per machine")
+    )
+    try:
+        overrides = config_overrides(script_args)
+    except ValueError as err:
+        report.problem("overrides", str(err))
+        overrides = {}
+
+    batch = _batch_facts(report, trainer, args, num_processes)
+    _check_vllm(report, trainer, args, overrides, num_processes, num_machines)
+
+    if trainer in GRPO_TRAINERS:
+        from .rewards import resolve_reward_funcs
+
+        try:
+            resolve_reward_funcs(script_args.reward_funcs)
+        except (ValueError, ImportError, AttributeError) as err:
+            report.problem("rewards", str(err))
+
+    if script_args.toy_world:
+        unset = [k for k, v in (("model", model_args.model_name_or_path), ("data", script_args.dataset_name)) if not v]
+        if unset:
+            report.notes.append(
+                f"toy_world {script_args.toy_world}: provides the {' and '.join(unset)} (built by `srft train`, not "
+                "by check)"
+            )
+    elif not model_args.model_name_or_path:
+        report.problem("model", "no model: set `model_name_or_path` (a Hub id or a local folder) or `toy_world`")
+    elif not script_args.dataset_name:
+        report.problem("data", "no data: set `dataset_name` (a Hub id or a local file) or `toy_world`")
+
+    made_models = {out: f"the output of {name}; run that first" for out, name in sibling_outputs(path).items()}
+    what = "chat template, context length" + (" and model_config_overrides keys" if overrides else "")
+    model = _resolve_local(model_args.model_name_or_path, "model_name_or_path", made_models, report, what)
+    tokenizer = _check_model(report, model, overrides, args, trainer) if isinstance(model, Path) else None
+
+    made_data = {
+        out: "made by the `srft prepare-data` command in the recipe's header" for out in prepared_outputs(text)
+    }
+    data = _resolve_local(script_args.dataset_name, "dataset_name", made_data, report, "columns and demo lengths")
+    longest_prompt = None
+    if isinstance(data, Path):
+        longest_prompt = _check_data(report, data, script_args, args, trainer, tokenizer, sample_rows, tolerance)
+    for key in ("eval_dataset_name", "heldout_dataset"):
+        _resolve_local(getattr(script_args, key), key, made_data, report, "not checked")
+
+    sequences = batch["sequences"]
+    if trainer in GRPO_TRAINERS:
+        completion = args.max_completion_length
+        if longest_prompt:
+            bound = f"<= {_fmt(sequences * (longest_prompt + completion))} tokens per step"
+            how = f"{_fmt(sequences)} x ({longest_prompt:,} longest sampled prompt + {completion:,} completion)"
+        else:
+            bound = f"<= {_fmt(sequences * completion)} completion tokens per step"
+            how = f"{_fmt(sequences)} x {completion:,}; prompt tokens not measured"
+        report.facts.append(("tokens", f"{bound} ({how})"))
+    elif args.max_length:
+        report.facts.append(
+            ("tokens", f"<= {_fmt(sequences * args.max_length)} tokens per step ({_fmt(sequences)} x max_length)")
+        )
+    if args.max_steps and args.max_steps > 0:
+        report.facts.append(("length", f"{args.max_steps:,} optimizer steps"))
+    else:
+        report.facts.append(("length", f"{_fmt(args.num_train_epochs)} epochs"))
+    if args.push_to_hub:
+        repo = args.hub_model_id or Path(args.output_dir).name
+        report.facts.append(("hub", f"pushes to {repo} (hub_strategy: {args.hub_strategy.value}); needs a Hub login"))
+    return report
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="srft check",
+        description="Validate a training recipe offline (no weights loaded, no Hub access) for a launch of "
+        "--num-processes processes on --num-machines machines; print its effective batch and budget.",
+    )
+    parser.add_argument("--config", required=True, help="The recipe YAML.")
+    parser.add_argument("--num-processes", type=int, default=1, help="Processes of the launch (GPUs in all).")
+    parser.add_argument("--num-machines", type=int, default=1, help="Machines of the launch.")
+    parser.add_argument("--sample-rows", type=int, default=256, help="Rows of local data whose lengths are measured.")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.05,
+        help="Fraction of sampled demonstrations allowed over the length limit before it is a problem.",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    report = check_recipe(args.config, args.num_processes, args.num_machines, args.sample_rows, args.tolerance)
+    print(report.format())
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
