@@ -130,20 +130,21 @@ def _problem_name(message: str) -> str:
     return "config"
 
 
-def _parse(path: Path, num_processes: int, report: CheckReport):
+def _parse(path: Path, num_processes: int, overrides: list[str], report: CheckReport):
     """The recipe's three argument objects for a launch of `num_processes`, or `None` with the problem reported."""
     from .train import parse_args
 
-    raw = yaml.safe_load(path.read_text()) or {}
-    wants_bf16 = bool(raw.get("bf16")) and not raw.get("use_cpu")
     try:
         # bf16 support is a question about the launch machine's GPUs, not the recipe: do not ask this machine.
         with mock.patch("transformers.training_args.is_torch_bf16_gpu_available", return_value=True):
-            parsed = parse_args(["--config", str(path)], world_size=num_processes)
+            parsed = parse_args(["--config", str(path), *overrides], world_size=num_processes)
     except (ValueError, TypeError) as err:
         report.problem(_problem_name(str(err)), str(err))
         return None
-    if wants_bf16:
+    except SystemExit:  # argparse rejected a command-line override and printed why
+        report.problem("keys", f"a command-line override was rejected: {' '.join(overrides)}")
+        return None
+    if parsed[1].bf16 and not parsed[1].use_cpu:
         report.notes.append("bf16: needs Ampere or newer GPUs on the launch machines (not checked here)")
     return parsed
 
@@ -408,6 +409,7 @@ def check_recipe(
     num_machines: int = 1,
     sample_rows: int = 256,
     tolerance: float = 0.05,
+    overrides: list[str] | None = None,
 ) -> CheckReport:
     """
     Validates a recipe offline for a launch of `num_processes` processes on `num_machines` machines.
@@ -419,6 +421,8 @@ def check_recipe(
         sample_rows (`int`, *optional*, defaults to `256`): rows of a local data file whose lengths are measured.
         tolerance (`float`, *optional*, defaults to `0.05`): fraction of sampled demonstrations allowed over the
             length limit before it is a problem (below, a note).
+        overrides (`list[str]`, *optional*): command-line overrides, as given to `srft train` after `--config`
+            (e.g. `["--gradient_accumulation_steps", "32"]`).
 
     Returns:
         [`CheckReport`]: facts, notes and named problems.
@@ -444,14 +448,16 @@ def check_recipe(
         )
         return report
 
-    from .train import TRAINERS, config_overrides
+    from .train import TRAINERS, config_overrides, peek_trainer
 
-    trainer = str(raw.get("trainer", "srft"))
+    overrides = list(overrides or [])
+    trainer = peek_trainer(["--config", str(path), *overrides])
     if trainer not in TRAINERS:
         report.problem("keys", f"`trainer: {trainer}` is not one of {list(TRAINERS)}")
         return report
     known = _known_keys(trainer)
-    unknown = [key for key in raw if key not in known and key not in EXTRA_KEYS]
+    flags = [arg[2:].split("=", 1)[0] for arg in overrides if arg.startswith("--")]
+    unknown = [key for key in [*raw, *flags] if key not in known and key not in EXTRA_KEYS]
     for key in unknown:
         hint = difflib.get_close_matches(key, sorted(known), n=1)
         report.problem(
@@ -461,7 +467,7 @@ def check_recipe(
     if unknown:
         return report
 
-    parsed = _parse(path, num_processes, report)
+    parsed = _parse(path, num_processes, overrides, report)
     if parsed is None:
         return report
     script_args, args, model_args = parsed
@@ -542,7 +548,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="srft check",
         description="Validate a training recipe offline (no weights loaded, no Hub access) for a launch of "
-        "--num-processes processes on --num-machines machines; print its effective batch and budget.",
+        "--num-processes processes on --num-machines machines; print its effective batch and budget. Further "
+        "--key value pairs override the recipe, as with `srft train`.",
     )
     parser.add_argument("--config", required=True, help="The recipe YAML.")
     parser.add_argument("--num-processes", type=int, default=1, help="Processes of the launch (GPUs in all).")
@@ -558,8 +565,10 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
-    report = check_recipe(args.config, args.num_processes, args.num_machines, args.sample_rows, args.tolerance)
+    args, overrides = make_parser().parse_known_args(argv)
+    report = check_recipe(
+        args.config, args.num_processes, args.num_machines, args.sample_rows, args.tolerance, overrides
+    )
     print(report.format())
     return 0 if report.ok else 1
 

@@ -21,11 +21,13 @@ QWEN_NAMES = ("srft", "srft_no_wsft", "srft_no_wrl", "grpo", "luffy", "sft", "sf
 
 
 def declared_world(recipe: Path) -> tuple[int, int]:
-    """(processes, machines) from the header's `srft check ... --num-processes N --num-machines M` (default 1, 1)."""
-    header = "\n".join(line for line in recipe.read_text().splitlines() if line.startswith("#"))
-    processes = re.search(r"--num-processes (\d+)", header)
-    machines = re.search(r"--num-machines (\d+)", header)
-    return int(processes.group(1)) if processes else 1, int(machines.group(1)) if machines else 1
+    """(processes, machines) from the header's `srft check ... --num-processes N --num-machines M` line (default 1)."""
+    for line in recipe.read_text().splitlines():
+        if line.startswith("#") and "srft check" in line:
+            processes = re.search(r"--num-processes (\d+)\b", line)
+            machines = re.search(r"--num-machines (\d+)\b", line)
+            return int(processes.group(1)) if processes else 1, int(machines.group(1)) if machines else 1
+    return 1, 1
 
 
 def header_text(recipe: Path) -> str:
@@ -173,6 +175,24 @@ def test_sft_recipe_has_the_paper_settings():
         0.1,
         3,
     )
+
+
+def test_multi_node_launch_with_overrides():
+    report = check_recipe(
+        "recipes/qwen2.5-math-7b/srft.yaml", 16, 2, overrides=["--gradient_accumulation_steps", "32"]
+    )
+    assert report.ok, report.format()
+    assert facts(report)["global batch"] == (
+        "128 prompts x 8 = 1,024 sequences per optimizer step (2 per device x 32 accumulation x 16 processes)"
+    )
+    assert facts(report)["world"] == "16 processes on 2 machine(s), 8 per machine"
+    report = check_recipe("recipes/qwen2.5-math-7b/srft.yaml", 8, 1, overrides=["--gradient_acumulation_steps", "2"])
+    assert report.problems == [
+        (
+            "keys",
+            "unknown key `gradient_acumulation_steps` for trainer srft (did you mean `gradient_accumulation_steps`?)",
+        )
+    ]
 
 
 def test_check_command_prints_and_exits_zero(capsys):
