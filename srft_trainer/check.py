@@ -308,6 +308,20 @@ def _check_model(report: CheckReport, model_dir: Path, overrides: dict, args: An
     return tokenizer
 
 
+def _eos_token_ids(model_dir: Path, tokenizer: Any) -> list[int]:
+    """The ids that end a completion, as GRPOTrainer collects them: the generation config's plus the tokenizer's."""
+    from transformers import GenerationConfig
+
+    try:
+        ids = GenerationConfig.from_pretrained(model_dir).eos_token_id
+    except OSError:  # no generation_config.json
+        ids = None
+    ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids = [tokenizer.eos_token_id, *ids]
+    return ids
+
+
 def _sample(dataset, rows: int):
     step = max(1, len(dataset) // rows)
     return dataset.select(range(0, len(dataset), step)[:rows])
@@ -316,6 +330,7 @@ def _sample(dataset, rows: int):
 def _check_data(
     report: CheckReport,
     data_file: Path,
+    model_dir: Path | None,
     script_args: Any,
     args: Any,
     trainer: str,
@@ -358,8 +373,7 @@ def _check_data(
         )
         return list(out["input_ids"])
 
-    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    demo_tokenizer = DemoTokenizer(tokenizer, eos, render)
+    demo_tokenizer = DemoTokenizer(tokenizer, _eos_token_ids(model_dir, tokenizer), render)
     limit = args.max_completion_length if trainer in GRPO_TRAINERS else args.max_length
     longest_prompt, lengths, too_long = 0, [], 0
     for row in sample:
@@ -516,7 +530,10 @@ def check_recipe(
     data = _resolve_local(script_args.dataset_name, "dataset_name", made_data, report, "columns and demo lengths")
     longest_prompt = None
     if isinstance(data, Path):
-        longest_prompt = _check_data(report, data, script_args, args, trainer, tokenizer, sample_rows, tolerance)
+        model_dir = model if isinstance(model, Path) else None
+        longest_prompt = _check_data(
+            report, data, model_dir, script_args, args, trainer, tokenizer, sample_rows, tolerance
+        )
     for key in ("eval_dataset_name", "heldout_dataset"):
         _resolve_local(getattr(script_args, key), key, made_data, report, "not checked")
 
