@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: srft <command> [args...]\n\ncommands:")
         for name, (_, _, help_text) in COMMANDS.items():
-            print(f"  {name:<10} {help_text}")
+            print(f"  {name:<13} {help_text}")
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
