@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--completion-len", type=int, default=128)
     p.add_argument("--reps", type=int, default=7)
     p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (CI)")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="dense peak of the device (989 for H100 SXM bf16): prints MFU of the loss path")  # fmt: skip
     p.add_argument("--memory-child", choices=["srft", "grpo"], help=argparse.SUPPRESS)
     argv = list(sys.argv[1:] if argv is None else argv)
     a = p.parse_args(argv)
@@ -243,6 +245,13 @@ def main(argv: list[str] | None = None) -> None:
           f"device {a.device}{' bf16' if a.bf16 else ''}; batch {a.batch} rows, groups of {a.group} "
           f"(SRFT: {a.group - 1} rollouts + 1 demo), completion {a.completion_len} tokens; median of {a.reps} "
           f"alternating repetitions; SRFT generated {generated.get('srft', '?')} sequences in total")  # fmt: skip
+    # Throughput of the training computation (loss path: one forward + backward over prompt and completion tokens).
+    # MFU counts 6 * parameters FLOPs per token (forward + backward, attention's quadratic term left out).
+    tokens = int(inputs["prompt_mask"].sum() + inputs["completion_mask"].sum())
+    for kind in ("srft", "grpo"):
+        tps = tokens / med(loss_t[kind])
+        mfu = f", MFU {6 * params * tps / (a.peak_tflops * 1e12):.1%}" if a.peak_tflops else ""
+        print(f"{kind}: {tokens} tokens per micro-batch, {tps:,.0f} tokens/s in the loss path{mfu}")
     print("\n| measure | SRFT | GRPO | SRFT / GRPO | target |\n|---|---|---|---|---|")
     for name, srft, grpo, target, unit in rows_out:
         ratio = srft / grpo
