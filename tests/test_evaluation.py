@@ -239,3 +239,14 @@ def test_vllm_backend_maps_engine_arguments_and_outputs(monkeypatch):
     assert out == [["p0s0", "p0s1", "p0s2"], ["p1s0", "p1s1", "p1s2"]]
     assert calls["chat"][1] == {"n": 3, "temperature": 0.6, "top_p": 0.95, "max_tokens": 100,
                                 "skip_special_tokens": True}  # fmt: skip
+
+
+def test_data_dir_serves_what_it_has_and_leaves_the_rest_to_the_hub(tmp_path):
+    """--data-dir maps benchmarks it holds a file for; the others get `None` (their Hub id), not the folder."""
+    import argparse
+
+    from srft_trainer.evaluation.cli import _sources
+
+    Dataset.from_list([{"problem": "1+1?", "answer": "2"}]).to_json(tmp_path / "math500.jsonl")
+    args = argparse.Namespace(data_dir=str(tmp_path), benchmark_file=[])
+    assert _sources(args, ["math500", "mmlu_pro"]) == {"math500": str(tmp_path / "math500.jsonl"), "mmlu_pro": None}

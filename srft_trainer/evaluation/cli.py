@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from .benchmarks import BENCHMARKS, PAPER_BENCHMARKS
+from .benchmarks import BENCHMARKS, PAPER_BENCHMARKS, find_source
 from .generation import SamplingSettings
 
 
@@ -78,7 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sources(args: argparse.Namespace, names: list[str]) -> dict[str, str | None]:
-    sources: dict[str, str | None] = {name: args.data_dir for name in names} if args.data_dir else {}
+    # --data-dir serves the benchmarks it has a file for; the others come from the Hub (as --help says).
+    sources: dict[str, str | None] = {}
+    if args.data_dir:
+        for name in names:
+            found = find_source(BENCHMARKS[name], args.data_dir)
+            sources[name] = str(found) if found else None
     for item in args.benchmark_file:
         name, sep, path = item.partition("=")
         if not sep or name not in BENCHMARKS:
@@ -145,18 +150,22 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(args.output_dir, exist_ok=True)
     with open(os.path.join(args.output_dir, "settings.json"), "w", encoding="utf-8") as f:
         json.dump(settings, f, indent=2)
-    records = evaluate(
-        backend,
-        names,
-        args.output_dir,
-        sampling,
-        n=args.n,
-        sources=sources,
-        shuffle_options=not args.no_shuffle_options,
-        limit=args.limit,
-        rank=args.data_parallel_rank,
-        world_size=args.data_parallel_size,
-    )
+    try:
+        records = evaluate(
+            backend,
+            names,
+            args.output_dir,
+            sampling,
+            n=args.n,
+            sources=sources,
+            shuffle_options=not args.no_shuffle_options,
+            limit=args.limit,
+            rank=args.data_parallel_rank,
+            world_size=args.data_parallel_size,
+        )
+    except (RuntimeError, ValueError, FileNotFoundError) as err:  # a benchmark that cannot be loaded: say which
+        print(f"srft eval: error: {err}", file=sys.stderr)
+        return 2
     if args.data_parallel_size > 1:
         print(
             f"wrote shard {args.data_parallel_rank} of {args.data_parallel_size}; when all shards are done run "
