@@ -148,6 +148,8 @@ def plan_group_demos(
     """
     if num_rows % group_size:
         raise ValueError(f"{num_rows} rows do not form whole groups of {group_size}.")
+    if not 0 <= num_demos < group_size:  # more would spill into the previous group's slots
+        raise ValueError(f"`num_demos_per_group` must be in [0, {group_size}), got {num_demos}.")
     plan: list[list[int] | None] = [None] * num_rows
     for start in range(0, num_rows, group_size):
         demos = usable_demos(start)

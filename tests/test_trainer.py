@@ -243,6 +243,8 @@ def test_model_card_names_srft(tmp_path):
         (dict(remove_unused_columns=True), "remove_unused_columns"),
         (dict(entropy_source="tokens"), "entropy_source"),
         (dict(demo_too_long="skip"), "demo_too_long"),
+        (dict(reward_timeout=0), "reward_timeout"),
+        (dict(num_generations=6, per_device_train_batch_size=4), r"divisible by num_generations \(6\)"),
     ],
 )
 def test_config_errors(tmp_path, overrides, message):
