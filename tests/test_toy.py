@@ -154,7 +154,8 @@ def test_evaluate_heldout_restores_training_mode_and_rng(tmp_path):
         evaluate_heldout(model, tokenizer, splits["heldout"].remove_columns("solution"))
 
 
-TOY_RECIPES = sorted((Path(__file__).parents[1] / "recipes" / "toy").glob("*.yaml"))
+RECIPE_DIR = Path(__file__).parents[1] / "recipes" / "toy"
+TOY_RECIPES = sorted(RECIPE_DIR.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("recipe", TOY_RECIPES, ids=lambda p: p.stem)
@@ -222,3 +223,23 @@ def test_example_notebook_runs(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "held-out accuracy (4 problems, greedy): before" in proc.stdout
+
+
+def test_sft_kl_and_sft_then_grpo_on_the_toy_world(tmp_path):
+    """The two-model baselines of the paper table run on the toy world: SFT_KL, and GRPO from an SFT output."""
+    from srft_trainer.train import main
+
+    world = str(tmp_path / "world")
+    common = ["--toy_world", world, "--max_steps", "2", "--logging_steps", "1", "--heldout_size", "4",
+              "--per_device_train_batch_size", "16"]  # fmt: skip
+    sft_kl = tmp_path / "sft_kl"
+    sft_argv = ["--config", str(RECIPE_DIR / "sft.yaml"), "--trainer", "sft_kl", "--output_dir", str(sft_kl)]
+    assert main([*sft_argv, *common]) == 0
+    state = json.loads((sft_kl / "trainer_state.json").read_text())
+    assert any("kl" in log for log in state["log_history"])
+    grpo = tmp_path / "grpo"
+    grpo_argv = ["--config", str(RECIPE_DIR / "grpo.yaml"), "--model_name_or_path", str(sft_kl)]
+    grpo_argv += ["--output_dir", str(grpo)]
+    assert main([*grpo_argv, *common]) == 0
+    result = json.loads((grpo / "heldout_accuracy.json").read_text())
+    assert result["trainer"] == "grpo" and (grpo / "model.safetensors").is_file()
