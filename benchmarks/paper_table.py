@@ -1,17 +1,32 @@
 # Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
 """
-The paper's Table 2/3 in miniature, on the offline toy world: every method from the same base model with the same
-budget (optimizer steps x 64 sequences per step, the toy recipes' learning rate and schedule), several seeds.
+The paper's Tables 2 and 3 in miniature, on the offline toy world: every method trained from the same base model with
+the same budget (`--steps` optimizer steps x 64 sequences per step, the toy recipes' lr 2e-4 with a cosine schedule
+and 5 warmup steps), over several seeds, and scored on the same held-out problems.
 
-    python benchmarks/paper_table.py                        # 9 rows x 3 seeds x 40 steps: ~30 min on 2 CPU cores
-    python benchmarks/paper_table.py --ci                   # base, grpo, srft; 1 seed, 2 steps (what CI runs)
+    python benchmarks/paper_table.py             # 9 rows, 3 seeds, 60 steps: about 45 min on 2 CPU cores
+    python benchmarks/paper_table.py --ci        # base, grpo, srft; 1 seed, 2 steps, 8 problems (what CI runs)
     python benchmarks/paper_table.py --rows srft,grpo --seeds 0 --steps 100
 
-Rows are the toy recipes (`recipes/toy/*.yaml`) plus the overrides in `ROWS`, trained through `srft train`'s own
-plumbing (`srft_trainer.train`). Held-out accuracy is greedy, on the first `--heldout-size` held-out problems, scored
-every `--eval-every` steps for the curves and at the end for the table. SFT -> GRPO spends half the steps on each.
-Writes `paper_table.md`, `paper_table.png` (accuracy and entropy curves, mean over seeds) and `paper_table.json`
-(every run's curve) into `--output-dir`.
+Default budget: 60 steps per trained row, chosen so that 8 trained rows x 3 seeds fit ~45 minutes on 2 CPU cores
+(an RL step of 64 sequences takes ~1.6 s there, an SFT step ~0.4 s, a 100-problem greedy scoring a few seconds).
+
+Rows (`ROWS`) are the toy recipes (`recipes/toy/{sft,grpo,srft}.yaml`) plus the same key overrides as the paper-scale
+recipes in `recipes/qwen2.5-math-7b/`, trained through `srft train`'s own plumbing (`srft_trainer.train.parse_args`,
+`apply_toy_world`, `load_split`, `build_trainer`). SFT -> RL spends half of the steps on SFT and the rest on GRPO from
+the SFT model (each stage with the recipe's own warmup and cosine schedule). The base model is scored once: greedy
+decoding makes its score the same for every seed, and it is step 0 of every trained row's curve.
+
+Measured for each run, every `--eval-every` steps and at the end, on the first `--heldout-size` held-out problems:
+- held-out accuracy: greedy decoding, graded by the training reward (`srft_trainer.toy.evaluate_heldout`);
+- held-out entropy: the policy's mean token entropy (nats) along its own greedy completions of those problems, the
+  same measurement for every row;
+- training entropy: the `entropy` each trainer logs (TRL's GRPOTrainer: rollout tokens; SRFTTrainer: rollout and
+  demonstration tokens; SFTTrainer: demonstration tokens), so it compares loosely across trainers; the table gives the
+  mean over the last 5 logged steps.
+
+Writes into `--output-dir`: `paper_table.md` (also printed), `paper_table.png` (accuracy, training entropy and
+held-out entropy curves, mean over seeds per row) and `paper_table.json` (every run's curves and logged metrics).
 """
 
 from __future__ import annotations
@@ -19,41 +34,115 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from transformers import TrainerCallback
+import torch
+from transformers import PrinterCallback, TrainerCallback
 
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "toy"
-# row -> list of (recipe, overrides) stages; the paper's row names. Weights as in recipes/qwen2.5-math-7b/.
-ROWS: dict[str, tuple[str, list[tuple[str, dict]]]] = {
-    "base": ("Base model", []),
-    "sft": ("SFT", [("sft", {})]),
-    "grpo": ("RL (GRPO)", [("grpo", {})]),
-    "sft_grpo": ("SFT → RL", [("sft", {}), ("grpo", {})]),
-    "luffy": ("LUFFY-style (demos in group, no SFT, no w_RL)",
-              [("srft", {"sft_coef": 0.0, "rl_pos_coef": 1.0, "rl_entropy_weighting": False})]),
-    "sft_rl_const": ("SFT + RL, constant weights",
-                     [("srft", {"sft_coef": 1.0, "sft_entropy_weighting": False, "rl_pos_coef": 1.0,
-                                "rl_entropy_weighting": False})]),
-    "srft": ("SRFT", [("srft", {})]),
-    "srft_no_wsft": ("SRFT w/o w_SFT", [("srft", {"sft_coef": 1.0, "sft_entropy_weighting": False})]),
-    "srft_no_wrl": ("SRFT w/o w_RL", [("srft", {"rl_pos_coef": 1.0, "rl_entropy_weighting": False})]),
-}  # fmt: skip
+FINAL_ENTROPY_STEPS = 5  # the table's training entropy: mean over this many last logged steps (one step is noisy)
+LOGGED_KEYS = ("loss", "entropy", "reward", "frac_reward_zero_std", "srft/w_sft", "srft/w_rl", "mean_token_accuracy")
+
+
+@dataclass(frozen=True)
+class Row:
+    """
+    One method of the table.
+
+    Args:
+        label (`str`): The method's name in the table (the paper's row name).
+        stages (`tuple`): `(toy recipe, key overrides)` pairs trained one after another; empty for the base model.
+    """
+
+    label: str
+    stages: tuple[tuple[str, dict[str, Any]], ...]
+
+
+# Overrides as in recipes/qwen2.5-math-7b/{luffy,srft_no_wsft,srft_no_wrl}.yaml. "SFT + RL, constant weights" is the
+# paper's single-stage L_SFT + L_RL (Sec. 3.2.2): SRFT with both entropy weights set to 1 (both ablations at once).
+ROWS: dict[str, Row] = {
+    "base": Row("Base model", ()),
+    "sft": Row("SFT", (("sft", {}),)),
+    "grpo": Row("RL (GRPO)", (("grpo", {}),)),
+    "sft_grpo": Row("SFT → RL (GRPO)", (("sft", {}), ("grpo", {}))),
+    "luffy": Row("LUFFY-style", (("srft", {"sft_coef": 0.0, "rl_pos_coef": 1.0, "rl_entropy_weighting": False}),)),
+    "sft_rl_const": Row(
+        "SFT + RL, constant weights",
+        (
+            (
+                "srft",
+                {"sft_coef": 1.0, "sft_entropy_weighting": False, "rl_pos_coef": 1.0, "rl_entropy_weighting": False},
+            ),
+        ),
+    ),
+    "srft": Row("SRFT", (("srft", {}),)),
+    "srft_no_wsft": Row("SRFT w/o w_SFT", (("srft", {"sft_coef": 1.0, "sft_entropy_weighting": False}),)),
+    "srft_no_wrl": Row("SRFT w/o w_RL", (("srft", {"rl_pos_coef": 1.0, "rl_entropy_weighting": False}),)),
+}
+
+
+# ------------------------------------------------------------------------------------------------------- scoring
+def greedy_entropy(model, tokenizer, prompts: list, completions: list[str], batch_size: int = 64) -> float:
+    """
+    Mean token entropy (nats) of `model` along the given completions of the chat `prompts`, teacher-forced: one
+    forward pass per batch, no sampling. A model in training mode is put back in training mode.
+    """
+    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    pairs = [
+        (tokenizer(t, add_special_tokens=False)["input_ids"], tokenizer(c, add_special_tokens=False)["input_ids"])
+        for t, c in zip(texts, completions)
+    ]
+    pairs = [(p, c) for p, c in pairs if c]  # an empty completion has no token to measure
+    if not pairs:
+        return float("nan")
+    was_training, total, count = model.training, 0.0, 0
+    model.eval()
+    try:
+        for start in range(0, len(pairs), batch_size):
+            batch = pairs[start : start + batch_size]
+            width = max(len(p) + len(c) for p, c in batch)
+            ids = torch.zeros(len(batch), width, dtype=torch.long)
+            attention = torch.zeros(len(batch), width, dtype=torch.long)
+            scored = torch.zeros(len(batch), width, dtype=torch.bool)  # positions whose next token is a completion's
+            for i, (p, c) in enumerate(batch):
+                ids[i, : len(p) + len(c)] = torch.tensor(p + c)
+                attention[i, : len(p) + len(c)] = 1
+                scored[i, len(p) - 1 : len(p) + len(c) - 1] = True
+            with torch.no_grad():
+                logits = model(input_ids=ids.to(model.device), attention_mask=attention.to(model.device)).logits
+            logps = torch.log_softmax(logits.float(), dim=-1)
+            entropy = -(logps.exp() * logps).sum(-1).cpu()
+            total += entropy[scored].sum().item()
+            count += int(scored.sum())
+    finally:
+        if was_training:
+            model.train()
+    return total / count
+
+
+def score(model, tokenizer, heldout) -> tuple[float, float]:
+    """Greedy held-out accuracy (a fraction) and the entropy along those greedy completions."""
+    from srft_trainer.toy import evaluate_heldout
+
+    result = evaluate_heldout(model, tokenizer, heldout)
+    return result.accuracy, greedy_entropy(model, tokenizer, heldout["prompt"], result.completions)
 
 
 class HeldoutCurve(TrainerCallback):
-    """Scores greedy held-out accuracy every `every` steps (and at the end) into `points` as (step, accuracy)."""
+    """Scores the trainer's model every `every` steps and at the end, into `points` as {step, accuracy, entropy}."""
 
-    def __init__(self, trainer, heldout, every: int, offset: int, points: list):
+    def __init__(self, trainer, heldout, every: int, offset: int, points: list[dict]):
         self.trainer, self.heldout, self.every, self.offset, self.points = trainer, heldout, every, offset, points
 
     def _score(self, step: int) -> None:
-        from srft_trainer.toy import heldout_accuracy
-
         model = self.trainer.accelerator.unwrap_model(self.trainer.model)
-        self.points.append((self.offset + step, heldout_accuracy(model, self.trainer.processing_class, self.heldout)))
+        accuracy, entropy = score(model, self.trainer.processing_class, self.heldout)
+        self.points.append({"step": self.offset + step, "accuracy": accuracy, "entropy": entropy})
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step % self.every == 0 and state.global_step < state.max_steps:
@@ -63,136 +152,256 @@ class HeldoutCurve(TrainerCallback):
         self._score(state.global_step)
 
 
-def train_stage(recipe: str, overrides: dict, model: str | None, out: Path, a, seed: int, steps: int, offset: int,
-                heldout, points: list) -> tuple[Path, float | None]:  # fmt: skip
-    """Trains one stage through `srft train`'s plumbing; returns its output folder and final logged entropy."""
-    from srft_trainer.train import apply_toy_world, build_trainer, load_split, parse_args
-
-    argv = ["--config", str(RECIPES / f"{recipe}.yaml"), "--toy_world", str(a.output_dir / "toy-world"),
-            "--output_dir", str(out), "--max_steps", str(steps), "--seed", str(seed), "--logging_steps", "1",
+# ------------------------------------------------------------------------------------------------------ training
+def stage_argv(recipe: str, overrides: dict, model: str | None, out: Path, world: Path, seed: int, steps: int):
+    """The `srft train` command line of one stage (recipe, budget, seed and the row's overrides)."""
+    argv = ["--config", str(RECIPES / f"{recipe}.yaml"), "--toy_world", str(world), "--output_dir", str(out),
+            "--max_steps", str(steps), "--seed", str(seed), "--logging_steps", "1",
             "--disable_tqdm", "true"]  # fmt: skip
     if model:
         argv += ["--model_name_or_path", model]
     for key, value in overrides.items():
         argv += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return argv
+
+
+def train_stage(argv: list[str], heldout, every: int, offset: int, points: list[dict], logs: list[dict]) -> None:
+    """Trains one stage through `srft train`'s plumbing, scoring it on the way; adds its logged metrics to `logs`."""
+    from srft_trainer.train import apply_toy_world, build_trainer, load_split, parse_args
+
     script_args, training_args, model_args = parse_args(argv)
     apply_toy_world(script_args, model_args)
     train = load_split(script_args.dataset_name, script_args.dataset_train_split)
     trainer = build_trainer(script_args, training_args, model_args, train, None)
-    trainer.add_callback(HeldoutCurve(trainer, heldout, a.eval_every, offset, points))
+    trainer.remove_callback(PrinterCallback)  # one line per run instead of a metrics dict per step
+    trainer.add_callback(HeldoutCurve(trainer, heldout, every, offset, points))
     trainer.train()
-    trainer.save_model(str(out))
-    entropies = [log["entropy"] for log in trainer.state.log_history if "entropy" in log]
-    return out, (entropies[-1] if entropies else None)
+    trainer.save_model(training_args.output_dir)  # the next stage of SFT -> RL starts from it
+    for log in trainer.state.log_history:
+        if "entropy" in log:
+            logs.append({"step": offset + log["step"], **{k: float(log[k]) for k in LOGGED_KEYS if k in log}})
 
 
-def run_row(row: str, seed: int, a, heldout) -> dict:
-    from srft_trainer.toy import heldout_accuracy
+def stage_steps(total: int, stages: int) -> list[int]:
+    """Splits the step budget over the stages (the last stage takes the remainder)."""
+    steps = [total // stages] * stages
+    steps[-1] += total - sum(steps)
+    return steps
 
-    stages = ROWS[row][1]
-    points: list[tuple[int, float]] = []
-    start, model, entropy = time.perf_counter(), None, None
-    if not stages:
-        base = str(build_world(a).model_dir)
-        points.append((0, heldout_accuracy(base, None, heldout)))
-        return {"row": row, "seed": seed, "curve": points, "final": points[-1][1], "entropy": None, "seconds": 0.0}
-    steps = [a.steps // len(stages)] * len(stages)
-    steps[-1] += a.steps - sum(steps)
-    offset = 0
-    for i, ((recipe, overrides), n) in enumerate(zip(stages, steps)):
+
+def run_row(row: str, seed: int, a: argparse.Namespace, heldout, base: dict) -> dict:
+    """Trains one row with one seed; its curve starts at the base model's score (step 0)."""
+    start, model, offset = time.perf_counter(), None, 0
+    points: list[dict] = [{"step": 0, "accuracy": base["accuracy"], "entropy": base["entropy"]}]
+    logs: list[dict] = []
+    argvs = []
+    for i, ((recipe, overrides), steps) in enumerate(
+        zip(ROWS[row].stages, stage_steps(a.steps, len(ROWS[row].stages)))
+    ):
         out = a.output_dir / "runs" / f"{row}-seed{seed}-stage{i}"
-        out, entropy = train_stage(recipe, overrides, model, out, a, seed, n, offset, heldout, points)
-        model, offset = str(out), offset + n
-    return {"row": row, "seed": seed, "curve": points, "final": points[-1][1], "entropy": entropy,
-            "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+        argv = stage_argv(recipe, overrides, model, out, a.output_dir / "toy-world", seed, steps)
+        train_stage(argv, heldout, a.eval_every, offset, points, logs)
+        argvs.append(argv)
+        model, offset = str(out), offset + steps
+    entropies = [log["entropy"] for log in logs]
+    return {
+        "row": row,
+        "seed": seed,
+        "curve": points,
+        "logs": logs,
+        "final_accuracy": points[-1]["accuracy"],
+        "final_heldout_entropy": points[-1]["entropy"],
+        "final_train_entropy": statistics.mean(entropies[-FINAL_ENTROPY_STEPS:]) if entropies else None,
+        "seconds": round(time.perf_counter() - start, 1),
+        "argv": argvs,
+    }
 
 
-def build_world(a):
-    from srft_trainer.toy import build_toy_world
-
-    return build_toy_world(a.output_dir / "toy-world")
-
-
-def mean_std(values: list[float]) -> str:
+# ------------------------------------------------------------------------------------------------------- report
+def mean_std(values: list[float], digits: int = 1) -> str:
+    """`mean ± std` (sample std; 0 for one value), or `–` for no values."""
     if not values:
         return "–"
     std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.1f} ± {std:.1f}"
+    return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
 
 
-def table(results: list[dict], rows: list[str]) -> str:
-    srft = [r["final"] for r in results if r["row"] == "srft"]
-    target = 0.5 * statistics.mean(srft) if srft else None
-    lines = ["| method | held-out accuracy (%) | final entropy | steps to 50% of SRFT's final accuracy | seeds |",
-             "|---|---|---|---|---|"]  # fmt: skip
+def first_step(curve: list[dict], target: float) -> int | None:
+    """The first scored step whose accuracy reaches `target`, or `None`."""
+    return next((p["step"] for p in curve if p["accuracy"] >= target), None)
+
+
+def steps_to(runs: list[dict], target: float | None) -> str:
+    """Steps to reach `target` over the runs: `mean ± std`, with how many runs never reached it."""
+    if target is None:
+        return "–"
+    hits = [first_step(r["curve"], target) for r in runs]
+    reached = [h for h in hits if h is not None]
+    if not reached:
+        return "not reached"
+    text = mean_std([float(h) for h in reached], digits=0)
+    return text if len(reached) == len(hits) else f"{text} ({len(hits) - len(reached)}/{len(hits)} not reached)"
+
+
+def targets(results: list[dict], base: dict) -> tuple[float | None, float | None]:
+    """50% of SRFT's final mean accuracy, and the base accuracy plus half of SRFT's mean gain over it."""
+    srft = [r["final_accuracy"] for r in results if r["row"] == "srft"]
+    if not srft:
+        return None, None
+    final = statistics.mean(srft)
+    return 0.5 * final, (base["accuracy"] + 0.5 * (final - base["accuracy"]) if final > base["accuracy"] else None)
+
+
+def table(results: list[dict], rows: list[str], base: dict) -> str:
+    """The Markdown table: one line per row, mean ± std over its runs."""
+    half, half_gain = targets(results, base)
+    pct = lambda x: "–" if x is None else f"{100 * x:.1f}%"  # noqa: E731
+    lines = [
+        f"| method | held-out accuracy (%) | training entropy | held-out entropy | steps to 50% of SRFT's accuracy "
+        f"({pct(half)}) | steps to half of SRFT's gain ({pct(half_gain)}) | runs |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
-        runs = [r for r in results if r["row"] == row]
-        acc = mean_std([100 * r["final"] for r in runs])
-        ent = [r["entropy"] for r in runs if r["entropy"] is not None]
-        ent_s = f"{statistics.mean(ent):.3f}" if ent else "–"
-        reached = []
-        for r in runs:
-            hit = [step for step, acc_ in r["curve"] if target is not None and acc_ >= target]
-            reached.append(str(hit[0]) if hit else "not reached")
-        lines.append(f"| {ROWS[row][0]} | {acc} | {ent_s} | {', '.join(reached) if target else '–'} | {len(runs)} |")
+        runs = [base] if row == "base" else [r for r in results if r["row"] == row]
+        train_entropy = [r["final_train_entropy"] for r in runs if r.get("final_train_entropy") is not None]
+        lines.append(
+            f"| {ROWS[row].label} | {mean_std([100 * r['final_accuracy'] for r in runs])} "
+            f"| {mean_std(train_entropy, 3)} | {mean_std([r['final_heldout_entropy'] for r in runs], 3)} "
+            f"| {steps_to(runs, half)} | {steps_to(runs, half_gain)} | {len(runs)} |"
+        )
     return "\n".join(lines)
 
 
-def plot(results: list[dict], rows: list[str], png: Path) -> None:
+def legend(rows: list[str]) -> str:
+    """What each row trains: recipes, overrides and step split."""
+    lines = []
+    for row in rows:
+        stages = ROWS[row].stages
+        if not stages:
+            lines.append(f"- {ROWS[row].label}: the toy base model, untrained (scored once: greedy decoding).")
+            continue
+        parts = []
+        for recipe, overrides in stages:
+            keys = ", ".join(f"`{k}: {str(v).lower() if isinstance(v, bool) else v}`" for k, v in overrides.items())
+            parts.append(f"`recipes/toy/{recipe}.yaml`" + (f" with {keys}" if keys else ""))
+        split = " then ".join(parts) + (" (half of the steps each)" if len(stages) > 1 else "")
+        lines.append(f"- {ROWS[row].label}: {split}.")
+    return "\n".join(lines)
+
+
+def mean_curve(runs: list[dict], series: str, key: str) -> tuple[list[int], list[float]]:
+    """Mean over runs of `key` at each step of `series` (steps that every run has)."""
+    steps = sorted(set.intersection(*({p["step"] for p in r[series] if key in p} for r in runs)))
+    values = [statistics.mean(next(p[key] for p in r[series] if p["step"] == s) for r in runs) for s in steps]
+    return steps, values
+
+
+def plot(results: list[dict], rows: list[str], base: dict, png: Path) -> None:
+    """Accuracy, training entropy and held-out entropy against optimizer steps, mean over seeds per row."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_acc, ax_ent) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for row in rows:
+    fig, (ax_acc, ax_train, ax_held) = plt.subplots(1, 3, figsize=(17, 5))
+    colors = plt.get_cmap("tab10")
+    for i, row in enumerate(rows):
+        color, label = colors(i % 10), ROWS[row].label
+        if row == "base":
+            ax_acc.axhline(100 * base["accuracy"], color=color, linestyle="--", label=label)
+            ax_held.axhline(base["entropy"], color=color, linestyle="--", label=label)
+            continue
         runs = [r for r in results if r["row"] == row]
-        steps = sorted({s for r in runs for s, _ in r["curve"]})
-        mean = [statistics.mean(acc for r in runs for s, acc in r["curve"] if s == step) for step in steps]
-        ax_acc.plot(steps, [100 * m for m in mean], marker="o", label=ROWS[row][0])
-        ent = [r["entropy"] for r in runs if r["entropy"] is not None]
-        if ent:
-            ax_ent.bar(ROWS[row][0], statistics.mean(ent))
-    ax_acc.set(xlabel="optimizer step", ylabel="held-out accuracy (%)", title="Held-out accuracy (mean over seeds)")
+        steps, acc = mean_curve(runs, "curve", "accuracy")
+        ax_acc.plot(steps, [100 * v for v in acc], marker="o", markersize=3, color=color, label=label)
+        steps, ent = mean_curve(runs, "curve", "entropy")
+        ax_held.plot(steps, ent, marker="o", markersize=3, color=color, label=label)
+        steps, ent = mean_curve(runs, "logs", "entropy")
+        ax_train.plot(steps, ent, color=color, label=label, linewidth=1.2)
+    ax_acc.set(xlabel="optimizer step", ylabel="held-out accuracy (%)", title="Held-out accuracy (greedy)")
+    ax_train.set(xlabel="optimizer step", ylabel="nats per token", title="Training entropy (as each trainer logs it)")
+    ax_held.set(xlabel="optimizer step", ylabel="nats per token", title="Held-out entropy (along greedy completions)")
     ax_acc.legend(fontsize=7)
-    ax_ent.set(ylabel="entropy (nats)", title="Final policy entropy (mean over seeds)")
-    ax_ent.tick_params(axis="x", labelrotation=60, labelsize=7)
+    for ax in (ax_acc, ax_train, ax_held):
+        ax.grid(alpha=0.3)
+    fig.suptitle("Toy world, mean over seeds", fontsize=10)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
+# --------------------------------------------------------------------------------------------------------- main
+def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, from: {', '.join(ROWS)}")
-    p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--steps", type=int, default=40)
-    p.add_argument("--heldout-size", type=int, default=200)
-    p.add_argument("--eval-every", type=int, default=10)
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
+    p.add_argument("--steps", type=int, default=60, help="optimizer steps per trained row (64 sequences each)")
+    p.add_argument("--heldout-size", type=int, default=100, help="held-out problems scored (the first N)")
+    p.add_argument("--eval-every", type=int, default=10, help="score the held-out problems every N steps")
     p.add_argument("--output-dir", type=Path, default=Path("outputs/paper_table"))
-    p.add_argument("--ci", action="store_true", help="base, grpo, srft; one seed; 2 steps; 8 held-out problems")
+    p.add_argument("--ci", action="store_true", help="base, grpo, srft; seed 0; 2 steps; 8 problems, scored each step")
     a = p.parse_args(argv)
     if a.ci:
         a.rows, a.seeds, a.steps, a.heldout_size, a.eval_every = "base,grpo,srft", "0", 2, 8, 1
-    rows = [r.strip() for r in a.rows.split(",") if r.strip()]
-    unknown = [r for r in rows if r not in ROWS]
-    if unknown:
-        p.error(f"unknown row(s) {unknown} in --rows; choose from: {', '.join(ROWS)}")
-    seeds = [int(s) for s in a.seeds.split(",")]
+    a.rows = [r.strip() for r in a.rows.split(",") if r.strip()]
+    unknown = [r for r in a.rows if r not in ROWS]
+    if unknown or not a.rows:
+        p.error(f"--rows: unknown row(s) {unknown or a.rows}; choose from: {', '.join(ROWS)}")
+    try:
+        a.seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
+    except ValueError:
+        p.error(f"--seeds: expected comma-separated integers such as 0,1,2, got {a.seeds!r}")
+    if not a.seeds:
+        p.error("--seeds: give at least one seed, e.g. --seeds 0")
+    stages = max(len(ROWS[r].stages) for r in a.rows)
+    if a.steps < max(stages, 1):
+        p.error(f"--steps must be >= {max(stages, 1)} (every training stage needs a step), got {a.steps}")
+    for flag in ("heldout_size", "eval_every"):
+        if getattr(a, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(a, flag)}")
+    return a
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse(argv)
+    from srft_trainer.toy import build_toy_world
+
+    start = time.perf_counter()
     a.output_dir.mkdir(parents=True, exist_ok=True)
-    heldout = build_world(a).load_heldout().select(range(a.heldout_size))
-    results, start = [], time.perf_counter()
-    for row in rows:
-        for seed in seeds if ROWS[row][1] else seeds[:1]:  # greedy scoring of the base is the same for every seed
-            results.append(run_row(row, seed, a, heldout))
-            print(f"{row} seed {seed}: {100 * results[-1]['final']:.1f}% ({results[-1]['seconds']} s)", flush=True)
-    md = table(results, rows)
-    header = (f"{a.steps} optimizer steps x 64 sequences per trained row, seeds {a.seeds}, greedy held-out accuracy "
-              f"on {a.heldout_size} problems; {time.perf_counter() - start:.0f} s in all\n\n")  # fmt: skip
-    (a.output_dir / "paper_table.md").write_text(header + md + "\n")
-    (a.output_dir / "paper_table.json").write_text(json.dumps(results, indent=2))
-    plot(results, rows, a.output_dir / "paper_table.png")
-    print(header + md)
+    world = build_toy_world(a.output_dir / "toy-world")
+    heldout = world.load_heldout()
+    if a.heldout_size > len(heldout):
+        raise SystemExit(f"--heldout-size {a.heldout_size} is larger than the held-out split ({len(heldout)}).")
+    heldout = heldout.select(range(a.heldout_size))
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    # Greedy decoding: the base model's score is the same for every seed, so it is computed once.
+    accuracy, entropy = score(
+        AutoModelForCausalLM.from_pretrained(world.model_dir), AutoTokenizer.from_pretrained(world.model_dir), heldout
+    )
+    base = {"row": "base", "final_accuracy": accuracy, "final_heldout_entropy": entropy, "accuracy": accuracy,
+            "entropy": entropy, "curve": [{"step": 0, "accuracy": accuracy, "entropy": entropy}]}  # fmt: skip
+    print(f"base: {100 * accuracy:.1f}% (scored once)", flush=True)
+    results = []
+    for row in (r for r in a.rows if ROWS[r].stages):
+        for seed in a.seeds:
+            results.append(run_row(row, seed, a, heldout, base))
+            r = results[-1]
+            print(f"{row} seed {seed}: {100 * r['final_accuracy']:.1f}% ({r['seconds']} s)", flush=True)
+    seconds = time.perf_counter() - start
+    header = (
+        f"{a.steps} optimizer steps x 64 sequences per trained row, seeds {','.join(map(str, a.seeds))}; greedy "
+        f"held-out accuracy on the first {a.heldout_size} held-out problems, scored every {a.eval_every} steps; "
+        f"{seconds / 60:.1f} min in all.\n`python benchmarks/paper_table.py {' '.join(argv or sys.argv[1:])}`\n\n"
+    )
+    md = header + table(results, a.rows, base) + "\n\n" + legend(a.rows) + "\n"
+    (a.output_dir / "paper_table.md").write_text(md)
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
+    payload = {"settings": settings, "seconds": round(seconds, 1), "base": base, "runs": results}
+    (a.output_dir / "paper_table.json").write_text(json.dumps(payload, indent=2))
+    plot(results, a.rows, base, a.output_dir / "paper_table.png")
+    print(md, flush=True)
     return 0
 
 
