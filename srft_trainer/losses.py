@@ -7,24 +7,51 @@ import torch
 
 
 SUPPORTED_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
+# Variants of the authors' released code (a verl fork of LUFFY), each an option with the paper as its default.
+SFT_WEIGHT_SIGNS = ("paper", "code")  # w_SFT = sft_coef * exp(-H) (Eq. 8) or * exp(+H) (released code)
+ROLLOUT_OBJECTIVES = ("clipped", "reinforce")  # GRPO's clipped surrogate, or the binary REINFORCE form of Eq. 11-12
 
 
-def _check_shapes(per_token_logps, old_per_token_logps, advantages, completion_mask, is_demo) -> None:
+def _check_shapes(per_token_logps, **tensors) -> None:
     if per_token_logps.dim() != 2:
         raise ValueError(f"`per_token_logps` must have shape (B, T), got {tuple(per_token_logps.shape)}.")
     batch, length = per_token_logps.shape
     expected = {
-        "old_per_token_logps": (old_per_token_logps, (batch, length)),
-        "completion_mask": (completion_mask, (batch, length)),
-        "advantages": (advantages, (batch,)),
-        "is_demo": (is_demo, (batch,)),
+        "old_per_token_logps": (batch, length),
+        "completion_mask": (batch, length),
+        "per_token_entropy": (batch, length),
+        "advantages": (batch,),
+        "is_demo": (batch,),
+        "rewards": (batch,),
     }
-    for name, (tensor, shape) in expected.items():
-        if tensor is not None and tuple(tensor.shape) != shape:
+    for name, tensor in tensors.items():
+        if tensor is not None and tuple(tensor.shape) != expected[name]:
             raise ValueError(
                 f"`{name}` has shape {tuple(tensor.shape)} but `per_token_logps` has shape {(batch, length)}: "
-                f"expected `{name}` to have shape {shape}."
+                f"expected `{name}` to have shape {expected[name]}."
             )
+
+
+def _entropy_tensor(entropy, batch: int, length: int, dtype, device) -> torch.Tensor:
+    """`H` as a detached tensor broadcastable to (B, T): a scalar (one H), (B,) (per row) or (B, T) (per token)."""
+    entropy = torch.as_tensor(entropy, dtype=dtype, device=device).detach()
+    if entropy.numel() == 1:
+        return entropy.reshape(1, 1)
+    if tuple(entropy.shape) == (batch,):
+        return entropy.unsqueeze(1)
+    if tuple(entropy.shape) == (batch, length):
+        return entropy
+    raise ValueError(
+        f"`entropy` must be a scalar, of shape ({batch},) or of shape ({batch}, {length}), got a tensor of shape "
+        f"{tuple(entropy.shape)}."
+    )
+
+
+def _weighted_mean(weight: torch.Tensor, tokens: torch.Tensor, fallback: torch.Tensor) -> torch.Tensor:
+    """Mean of a broadcast weight over `tokens` (a 0/1 (B, T) mask), over `fallback` when `tokens` is empty."""
+    weight = weight.expand_as(tokens)
+    use = torch.where(tokens.sum() > 0, tokens, fallback)
+    return (weight * use).sum() / use.sum().clamp(min=1.0)
 
 
 def srft_loss(
@@ -43,6 +70,12 @@ def srft_loss(
     sft_entropy_weighting: bool = True,
     rl_entropy_weighting: bool = True,
     demo_rl: bool = True,
+    sft_weight_sign: str = "paper",
+    demo_policy_shaping: float | None = None,
+    rollout_objective: str = "clipped",
+    rewards: torch.Tensor | None = None,
+    entropy_coef: float = 0.0,
+    per_token_entropy: torch.Tensor | None = None,
     max_completion_length: int | None = None,
     num_items_in_batch: float | torch.Tensor | None = None,
     rollout_token_weights: torch.Tensor | None = None,
@@ -51,6 +84,10 @@ def srft_loss(
     """
     Computes the SRFT loss `L_SFT^demo + L_RL^demo + L_RL^self-rollout` (paper Eq. 13) of one micro-batch.
 
+    The defaults are the paper's equations; the options `sft_weight_sign`, the shape of `entropy`,
+    `demo_policy_shaping`, `rollout_objective`, `entropy_coef` and `loss_type="dr_grpo"` give the behaviour of the
+    authors' released code (see the README's table of differences).
+
     Args:
         per_token_logps (`torch.Tensor` of shape `(B, T)`):
             Log-probability of each completion token under the current policy (carries the gradient).
@@ -58,13 +95,15 @@ def srft_loss(
             Log-probabilities under the sampling policy. `None` uses `per_token_logps.detach()` (ratio 1). Ignored
             for demonstration rows, whose behaviour probability is taken as 1 (Eq. 10).
         advantages (`torch.Tensor` of shape `(B,)`):
-            Group-normalised advantages, computed over rollouts and demonstrations together (Eq. 7).
+            Group advantages of the rows (Eq. 7).
         completion_mask (`torch.Tensor` of shape `(B, T)`):
             1 for real completion tokens, 0 for padding.
         is_demo (`torch.Tensor` of shape `(B,)`):
             `True` for demonstration rows, `False` for on-policy rollouts.
-        entropy (`float` or scalar `torch.Tensor`):
-            The policy entropy `H`. Always treated as a constant (stop-gradient of Eq. 8 and Eq. 12).
+        entropy (`float` or `torch.Tensor`):
+            The policy entropy `H` of the weights, always treated as a constant (stop-gradient of Eq. 8 and 12): a
+            scalar (one `H` for the micro-batch, the paper's `H(pi_theta)`), shape `(B,)` (each row weighted by its
+            own mean entropy) or `(B, T)` (each token by its own entropy, as the released code does).
         loss_type (`str`, *optional*, defaults to `"dapo"`):
             Normalisation of the policy-gradient terms, with TRL's meaning: `"grpo"`, `"bnpo"`, `"dr_grpo"` or
             `"dapo"`.
@@ -75,64 +114,106 @@ def srft_loss(
         sft_coef (`float`, *optional*, defaults to `0.5`):
             Coefficient of the SFT term: `w_sft = sft_coef * exp(-H)` (Eq. 8).
         rl_pos_coef (`float`, *optional*, defaults to `0.1`):
-            Coefficient of positive-advantage rollouts: `w_rl = rl_pos_coef * exp(H)` (Eq. 12).
+            Coefficient of positive rollouts: `w_rl = rl_pos_coef * exp(H)` (Eq. 12).
         sft_entropy_weighting (`bool`, *optional*, defaults to `True`):
-            Whether `w_sft` includes the `exp(-H)` factor. `False` gives the constant `sft_coef`.
+            Whether `w_sft` includes the entropy factor. `False` gives the constant `sft_coef`.
         rl_entropy_weighting (`bool`, *optional*, defaults to `True`):
             Whether `w_rl` includes the `exp(H)` factor. `False` gives the constant `rl_pos_coef`.
         demo_rl (`bool`, *optional*, defaults to `True`):
             Whether demonstrations get the off-policy RL term `-A * pi_theta` (Eq. 9-10).
+        sft_weight_sign (`str`, *optional*, defaults to `"paper"`):
+            `"paper"`: `w_sft = sft_coef * exp(-H)` (Eq. 8); `"code"`: `sft_coef * exp(+H)`, as the released code.
+        demo_policy_shaping (`float`, *optional*):
+            `None`: the demo term is `-A * p` (Eq. 9-10). A `gamma > 0`: LUFFY's policy shaping `-A * p / (p + gamma)`
+            (the released code uses `gamma = 0.1`). Never clipped.
+        rollout_objective (`str`, *optional*, defaults to `"clipped"`):
+            `"clipped"`: GRPO's clipped surrogate `-min(r A, clip(r) A)`, times `w_rl` where `A > 0`. `"reinforce"`:
+            the binary REINFORCE form of Eq. 11-12, `w_rl * (-log p)` on rollouts whose reward is > 0 and `+log p` on
+            the others (needs `rewards`; a NaN reward, i.e. unscorable, contributes nothing).
+        rewards (`torch.Tensor` of shape `(B,)`, *optional*):
+            Each row's total reward; used only by `rollout_objective="reinforce"`.
+        entropy_coef (`float`, *optional*, defaults to `0.0`):
+            TRL's entropy bonus: subtracts `entropy_coef` times the mean of `per_token_entropy` over the completion
+            tokens (the released code's `entropy_coeff`).
+        per_token_entropy (`torch.Tensor` of shape `(B, T)`, *optional*):
+            Token entropies carrying the gradient; needed when `entropy_coef != 0`.
         max_completion_length (`int`, *optional*):
             Required for `loss_type="dr_grpo"`, whose denominator is `num_pg_rows * max_completion_length`.
         num_items_in_batch (`float` or `torch.Tensor`, *optional*):
             Denominator of the `"dapo"` loss. `None` uses the number of active policy-gradient tokens of this call.
         rollout_token_weights (`torch.Tensor` of shape `(B, T)` or `(B, 1)`, *optional*):
-            Extra factor on the clipped surrogate of on-policy rows only (TRL's entropy mask, vLLM importance-sampling
+            Extra factor on the on-policy term of rollout rows only (TRL's entropy mask, vLLM importance-sampling
             correction). Ignored for demonstration rows.
         rollout_token_penalty (`torch.Tensor` of shape `(B, T)`, *optional*):
             Per-token term added to on-policy rows only, before aggregation (TRL's `beta * KL`). Ignored for
             demonstration rows.
 
     Returns:
-        `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the scalar loss (policy-gradient term plus SFT term, not
-        scaled for gradient accumulation) and detached metrics `w_sft`, `w_rl`, `entropy`, `sft_nll` (unweighted),
-        `sft_loss` (weighted) and `pg_loss`.
+        `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the scalar loss (policy-gradient term plus SFT term minus the
+        entropy bonus, not scaled for gradient accumulation) and detached metrics `w_sft` (mean over demo tokens),
+        `w_rl` (mean over positive rollout tokens; both over all tokens when there are none), `entropy` (mean `H`
+        over the completion tokens), `sft_nll` (unweighted), `sft_loss` (weighted) and `pg_loss`.
     """
     if loss_type not in SUPPORTED_LOSS_TYPES:
         supported = ", ".join(SUPPORTED_LOSS_TYPES)
         raise ValueError(f"Unsupported `loss_type={loss_type!r}` for SRFT; supported: {supported}.")
     if loss_type == "dr_grpo" and not max_completion_length:
         raise ValueError("`loss_type='dr_grpo'` needs `max_completion_length` (a positive int).")
-    _check_shapes(per_token_logps, old_per_token_logps, advantages, completion_mask, is_demo)
+    if sft_weight_sign not in SFT_WEIGHT_SIGNS:
+        raise ValueError(f"`sft_weight_sign` must be one of {SFT_WEIGHT_SIGNS}, got {sft_weight_sign!r}.")
+    if rollout_objective not in ROLLOUT_OBJECTIVES:
+        raise ValueError(f"`rollout_objective` must be one of {ROLLOUT_OBJECTIVES}, got {rollout_objective!r}.")
+    if demo_policy_shaping is not None and not demo_policy_shaping > 0:
+        raise ValueError(f"`demo_policy_shaping` must be a positive gamma or None, got {demo_policy_shaping!r}.")
+    if rollout_objective == "reinforce" and rewards is None:
+        raise ValueError("`rollout_objective='reinforce'` needs each row's `rewards`.")
+    if entropy_coef != 0.0 and per_token_entropy is None:
+        raise ValueError("`entropy_coef` != 0 needs `per_token_entropy` (the token entropies, with their gradient).")
+    _check_shapes(
+        per_token_logps,
+        old_per_token_logps=old_per_token_logps,
+        completion_mask=completion_mask,
+        per_token_entropy=per_token_entropy,
+        advantages=advantages,
+        is_demo=is_demo,
+        rewards=rewards,
+    )
     logps = per_token_logps
     dtype, device = logps.dtype, logps.device
-    entropy = torch.as_tensor(entropy, dtype=dtype, device=device).detach()
-    if entropy.numel() != 1:
-        raise ValueError(f"`entropy` must be a scalar, got a tensor of shape {tuple(entropy.shape)}.")
-    entropy = entropy.reshape(())
+    H = _entropy_tensor(entropy, *logps.shape, dtype, device)
 
-    # Entropy-aware weights, stop-gradient by construction (Eq. 8 and Eq. 12).
-    one = torch.ones((), dtype=dtype, device=device)
-    w_sft = sft_coef * (torch.exp(-entropy) if sft_entropy_weighting else one)
-    w_rl = rl_pos_coef * (torch.exp(entropy) if rl_entropy_weighting else one)
+    # Entropy-aware weights, stop-gradient by construction (Eq. 8 and Eq. 12), per micro-batch, row or token.
+    one = torch.ones((1, 1), dtype=dtype, device=device)
+    sign = -1.0 if sft_weight_sign == "paper" else 1.0
+    w_sft = sft_coef * (torch.exp(sign * H) if sft_entropy_weighting else one)
+    w_rl = rl_pos_coef * (torch.exp(H) if rl_entropy_weighting else one)
 
     mask = completion_mask.to(dtype)
     demo = is_demo.to(device=device, dtype=torch.bool).unsqueeze(1)  # (B, 1)
     adv = advantages.to(dtype).unsqueeze(1)  # (B, 1)
 
-    # On-policy rollouts: GRPO clipped surrogate (Eq. 3); positive rows scaled by w_rl (Eq. 12). Demo rows get a
-    # ratio of 1 here so that whatever their old log-probs hold (NaN from vLLM, say) cannot leak into the gradient.
-    old = logps.detach() if old_per_token_logps is None else torch.where(demo, logps.detach(), old_per_token_logps)
-    ratio = torch.exp(logps - old)
-    clipped = torch.clamp(ratio, 1 - epsilon_low, 1 + epsilon_high)
-    on_policy = -torch.min(ratio * adv, clipped * adv)
-    on_policy = torch.where(adv > 0, w_rl * on_policy, on_policy)
+    # On-policy rollouts. Demo rows get a ratio of 1 here so that whatever their old log-probs hold (NaN from vLLM,
+    # say) cannot leak into the gradient.
+    if rollout_objective == "clipped":  # GRPO clipped surrogate (Eq. 3); positive rows scaled by w_rl (Eq. 12)
+        old = logps.detach() if old_per_token_logps is None else torch.where(demo, logps.detach(), old_per_token_logps)
+        ratio = torch.exp(logps - old)
+        clipped = torch.clamp(ratio, 1 - epsilon_low, 1 + epsilon_high)
+        on_policy = -torch.min(ratio * adv, clipped * adv)
+        positive = (adv > 0).expand_as(logps)
+        on_policy = torch.where(positive, w_rl * on_policy, on_policy)
+    else:  # Eq. 11-12 with binary rewards: w_rl * (-log p) on correct rollouts, +log p on wrong ones
+        reward = rewards.to(device=device, dtype=dtype).unsqueeze(1)
+        positive = (reward > 0).expand_as(logps)
+        coef = torch.where(positive, w_rl, torch.where(reward <= 0, -one, 0.0 * one))  # NaN reward: no signal
+        on_policy = -coef * logps
     if rollout_token_weights is not None:
         on_policy = on_policy * rollout_token_weights
     if rollout_token_penalty is not None:
         on_policy = on_policy + rollout_token_penalty
-    # Demonstrations: off-policy RL with behaviour probability 1 and no clipping (Eq. 9-10).
-    off_policy = -adv * torch.exp(logps)
+    # Demonstrations: off-policy RL with behaviour probability 1 and no clipping (Eq. 9-10), optionally shaped.
+    probs = torch.exp(logps)
+    shaped = probs if demo_policy_shaping is None else probs / (probs + demo_policy_shaping)
+    off_policy = -adv * shaped
     per_token_pg = torch.where(demo, off_policy, on_policy)
 
     pg_rows = (~demo).to(dtype) if not demo_rl else torch.ones_like(adv)  # (B, 1)
@@ -149,17 +230,22 @@ def srft_loss(
         denom = pg_mask.sum() if num_items_in_batch is None else torch.as_tensor(num_items_in_batch, dtype=dtype)
         pg_loss = pg_sum / denom.to(device).clamp(min=1.0)
 
-    # SFT on demonstration tokens (Eq. 8): token mean of the NLL, 0 when the micro-batch holds no demo tokens.
+    # SFT on demonstration tokens (Eq. 8): token mean of the weighted NLL, 0 when there are no demo tokens.
     demo_mask = mask * demo.to(dtype)
-    sft_nll = (-logps * demo_mask).sum() / demo_mask.sum().clamp(min=1.0)
-    sft_loss = w_sft * sft_nll
+    demo_count = demo_mask.sum().clamp(min=1.0)
+    sft_nll = (-logps * demo_mask).sum() / demo_count
+    sft_loss = (w_sft * -logps * demo_mask).sum() / demo_count
+    loss = pg_loss + sft_loss
+    if entropy_coef != 0.0:  # TRL's bonus: the mean token entropy over all completion tokens, with its gradient
+        loss = loss - entropy_coef * (per_token_entropy * mask).sum() / mask.sum().clamp(min=1.0)
 
+    rollout_mask = mask - demo_mask
     metrics = {
-        "w_sft": w_sft.detach(),
-        "w_rl": w_rl.detach(),
-        "entropy": entropy,
+        "w_sft": _weighted_mean(w_sft, demo_mask, mask).detach(),
+        "w_rl": _weighted_mean(w_rl, rollout_mask * positive.to(dtype), mask).detach(),
+        "entropy": _weighted_mean(H, mask, mask).detach() if H.numel() > 1 else H.reshape(()),
         "sft_nll": sft_nll.detach(),
         "sft_loss": sft_loss.detach(),
         "pg_loss": pg_loss.detach(),
     }
-    return pg_loss + sft_loss, metrics
+    return loss, metrics
