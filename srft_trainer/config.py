@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
-from .losses import SUPPORTED_LOSS_TYPES
+from .advantages import GROUP_STATS_FROM
+from .losses import ROLLOUT_OBJECTIVES, SFT_WEIGHT_SIGNS, SUPPORTED_LOSS_TYPES
 
 
 ENTROPY_SOURCES = ("all", "rollouts", "demos")
+ENTROPY_GRANULARITIES = ("micro_batch", "sequence", "token")
 DEMO_TOO_LONG = ("drop", "truncate")
 
 
@@ -62,6 +64,29 @@ class SRFTConfig(GRPOConfig):
             math-verify with its default timeouts); `srft_trainer.grading.accuracy_reward` is safe either way.
         save_on_sigterm (`bool`, *optional*, defaults to `True`):
             On SIGTERM (pre-emption), finish the step, save a checkpoint and stop, so that a resume loses nothing.
+
+    > Variants of the authors' released code (the paper's behaviour is the default of each; the README lists every
+    > difference and `recipes/qwen2.5-math-7b/srft_official.yaml` sets them all)
+
+        sft_weight_sign (`str`, *optional*, defaults to `"paper"`):
+            `"paper"`: `w_SFT = sft_coef * exp(-H)` (Eq. 8); `"code"`: `sft_coef * exp(+H)`, as the released code.
+        entropy_granularity (`str`, *optional*, defaults to `"micro_batch"`):
+            The `H` of the weights: `"micro_batch"` (one value, the mean over the `entropy_source` tokens of the
+            micro-batch on all processes), `"sequence"` (each row its own mean token entropy, as HPT's
+            re-implementation) or `"token"` (each token its own entropy, as the released code).
+        demo_policy_shaping (`float` or `None`, *optional*, defaults to `None`):
+            `None`: the demo term is `-A * pi_theta` (Eq. 9-10); a `gamma`: LUFFY's policy shaping
+            `-A * p / (p + gamma)` (the released code: 0.1).
+        group_stats_from (`str`, *optional*, defaults to `"all"`):
+            `"all"`: group mean/std over rollouts and demonstrations together (Eq. 7); `"rollouts"`: over the on-policy
+            rollouts only, demonstrations scored against them (LUFFY's `grpo_split`).
+        rollout_objective (`str`, *optional*, defaults to `"clipped"`):
+            `"clipped"`: GRPO's clipped surrogate with `w_RL` on positive-advantage rollouts; `"reinforce"`: the
+            binary REINFORCE form of Eq. 11-12 (`w_RL * -log p` for reward > 0, `+log p` otherwise), as HPT's "paper"
+            mode.
+
+    TRL's static entropy bonus `entropy_coef` is allowed (the released code trains with `entropy_coeff=0.001`);
+    its adaptive controller (`use_adaptive_entropy`) is not.
     """
 
     demo_column: str = field(
@@ -99,6 +124,34 @@ class SRFTConfig(GRPOConfig):
     save_on_sigterm: bool = field(
         default=True, metadata={"help": "On SIGTERM, save a checkpoint at the end of the step and stop."}
     )
+    sft_weight_sign: str = field(
+        default="paper",
+        metadata={
+            "help": "w_SFT = sft_coef * exp(-H) ('paper') or exp(+H) ('code').",
+            "choices": list(SFT_WEIGHT_SIGNS),
+        },
+    )
+    entropy_granularity: str = field(
+        default="micro_batch",
+        metadata={
+            "help": "H of the weights: per micro-batch, sequence or token.",
+            "choices": list(ENTROPY_GRANULARITIES),
+        },
+    )
+    demo_policy_shaping: float | None = field(
+        default=None, metadata={"help": "Demo term -A * p / (p + gamma) with this gamma; None: -A * p."}
+    )
+    group_stats_from: str = field(
+        default="all",
+        metadata={"help": "Rows of the group mean/std: 'all' or 'rollouts'.", "choices": list(GROUP_STATS_FROM)},
+    )
+    rollout_objective: str = field(
+        default="clipped",
+        metadata={
+            "help": "'clipped' surrogate or binary 'reinforce' (Eq. 11-12).",
+            "choices": list(ROLLOUT_OBJECTIVES),
+        },
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -126,8 +179,37 @@ class SRFTConfig(GRPOConfig):
             raise ValueError(f"`entropy_source` must be one of {ENTROPY_SOURCES}, got {self.entropy_source!r}.")
         if self.reward_timeout is not None and self.reward_timeout <= 0:
             raise ValueError(f"`reward_timeout` must be positive seconds or None, got {self.reward_timeout}.")
-        if self.demo_too_long not in DEMO_TOO_LONG:
-            raise ValueError(f"`demo_too_long` must be one of {DEMO_TOO_LONG}, got {self.demo_too_long!r}.")
+        choices = {
+            "demo_too_long": DEMO_TOO_LONG,
+            "sft_weight_sign": SFT_WEIGHT_SIGNS,
+            "entropy_granularity": ENTROPY_GRANULARITIES,
+            "group_stats_from": GROUP_STATS_FROM,
+            "rollout_objective": ROLLOUT_OBJECTIVES,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"`{name}` must be one of {allowed}, got {getattr(self, name)!r}.")
+        if self.demo_policy_shaping is not None and not self.demo_policy_shaping > 0:
+            raise ValueError(
+                f"`demo_policy_shaping` must be a positive gamma (the released code uses 0.1) or None, got "
+                f"{self.demo_policy_shaping!r}."
+            )
+        if self.entropy_granularity != "micro_batch" and self.entropy_source != "all":
+            raise ValueError(
+                f"`entropy_source={self.entropy_source!r}` chooses the tokens of the one micro-batch entropy: it "
+                f"needs `entropy_granularity='micro_batch'` (got {self.entropy_granularity!r}, where each row or "
+                "token uses its own entropy). Set `entropy_source='all'` or `entropy_granularity='micro_batch'`."
+            )
+        if self.group_stats_from == "rollouts" and self.multi_objective_aggregation != "sum_then_normalize":
+            raise ValueError(
+                "`group_stats_from='rollouts'` normalises the summed reward: it needs "
+                f"`multi_objective_aggregation='sum_then_normalize'`, got {self.multi_objective_aggregation!r}."
+            )
+        if self.entropy_coef != 0.0 and self.top_entropy_quantile < 1.0:
+            raise ValueError(
+                "SRFT's entropy bonus (`entropy_coef`) averages over all completion tokens: it does not support "
+                f"`top_entropy_quantile={self.top_entropy_quantile}`. Set one of them back to its default."
+            )
         if self.loss_type not in SUPPORTED_LOSS_TYPES:
             raise ValueError(
                 f"SRFT defines its objective for `loss_type` in {SUPPORTED_LOSS_TYPES}, got {self.loss_type!r}: "
@@ -136,9 +218,9 @@ class SRFTConfig(GRPOConfig):
         unsupported = {
             "importance_sampling_level": (self.importance_sampling_level != "token", "set it to 'token'"),
             "use_liger_kernel": (bool(self.use_liger_kernel), "set it to False"),
-            "entropy_coef": (
-                self.entropy_coef != 0.0 or self.use_adaptive_entropy,
-                "set `entropy_coef=0` and `use_adaptive_entropy=False`: SRFT controls entropy through w_SFT/w_RL",
+            "use_adaptive_entropy": (
+                self.use_adaptive_entropy,
+                "set it to False: SRFT controls entropy through w_SFT/w_RL (a static `entropy_coef` is allowed)",
             ),
             "off_policy_mask_threshold": (self.off_policy_mask_threshold is not None, "set it to None"),
         }

@@ -14,6 +14,7 @@ from torch import nn
 from trl import GRPOTrainer
 from trl.data_utils import is_conversational
 
+from .advantages import rollout_group_advantages
 from .callbacks import SaveOnSigterm, check_output_dir, estimated_checkpoint_bytes
 from .config import SRFTConfig
 from .demos import DemoStats, DemoTokenizer, normalize_demos, plan_group_demos
@@ -194,6 +195,7 @@ class SRFTTrainer(GRPOTrainer):
         finally:
             self._demo_plan = None
         output["is_demo"] = self._local_is_demo
+        self._attach_rollout_signals(output, len(inputs), training)
         if training:
             self._log_reward_failures()
         if training and self.args.num_demos_per_group > 0:
@@ -237,12 +239,34 @@ class SRFTTrainer(GRPOTrainer):
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        if self.model.training and self.args.num_demos_per_group > 0:
-            global_is_demo = gather(self._local_is_demo).bool()
-            if self.args.demo_reward is not None:
-                rewards_per_func[global_is_demo] = float(self.args.demo_reward)
-            self._step_rewards = (rewards_per_func, global_is_demo)
+        global_is_demo = gather(self._local_is_demo).bool()
+        if self.model.training and self.args.num_demos_per_group > 0 and self.args.demo_reward is not None:
+            rewards_per_func[global_is_demo] = float(self.args.demo_reward)
+        self._step_rewards = (rewards_per_func, global_is_demo)
         return rewards_per_func
+
+    def _total_rewards(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row's weighted total reward over the whole generation batch (NaN where unscorable), and `is_demo`."""
+        rewards_per_func, global_is_demo = self._step_rewards
+        rewards = (rewards_per_func * self.reward_weights.to(rewards_per_func.device).unsqueeze(0)).nansum(dim=1)
+        rewards[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan
+        return rewards, global_is_demo
+
+    def _attach_rollout_signals(self, output: dict[str, Any], local_rows: int, training: bool) -> None:
+        # TRL computes the group advantages inline in `_generate_and_score_completions` (no hook), so LUFFY's
+        # rollout-only statistics replace them afterwards, from the same rewards; the REINFORCE objective needs the
+        # rewards themselves. Both are sliced to this process's rows as TRL slices its advantages.
+        stats_from_rollouts = training and self.args.group_stats_from == "rollouts"
+        if not (stats_from_rollouts or self.args.rollout_objective == "reinforce"):
+            return
+        rewards, global_is_demo = self._total_rewards()
+        start = self.accelerator.process_index * local_rows
+        local = slice(start, start + local_rows)
+        if stats_from_rollouts:
+            advantages = rollout_group_advantages(rewards, global_is_demo, self.num_generations, self.scale_rewards)
+            output["advantages"] = advantages[local].to(output["advantages"].dtype)
+        if self.args.rollout_objective == "reinforce":
+            output["rewards"] = rewards[local]
 
     def _log_reward_failures(self) -> None:
         failures = 0
@@ -285,9 +309,7 @@ class SRFTTrainer(GRPOTrainer):
         ).tolist()
         metrics = self._metrics["train"]
         if self._step_rewards is not None:
-            rewards_per_func, global_is_demo = self._step_rewards
-            rewards = (rewards_per_func * self.reward_weights.to(device).unsqueeze(0)).nansum(dim=1)
-            rewards[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan
+            rewards, global_is_demo = self._total_rewards()
             metrics["srft/demo_reward_mean"].append(torch.nanmean(rewards[global_is_demo]).item())
             metrics["srft/rollout_reward_mean"].append(torch.nanmean(rewards[~global_is_demo]).item())
         metrics["srft/demo_advantage_mean"].append(adv_sum / n_demo if n_demo else float("nan"))
@@ -352,9 +374,9 @@ class SRFTTrainer(GRPOTrainer):
     def _compute_loss(self, model, inputs):
         # Replaces GRPOTrainer._compute_loss, which has no hook between its per-token loss and the aggregation: the
         # SFT term and the unclipped demo term cannot be expressed through its inputs. What is kept: the one forward
-        # pass (log-probs and entropies together), TRL's mask, entropy mask, vLLM IS ratio, KL and normalisation
-        # conventions for each loss type; what SRFT rejects at construction (cispo/sapo/vespo/luspo, sequence-level
-        # IS, off-policy masking, the entropy bonus, VLM inputs) is left out.
+        # pass (log-probs and entropies together), TRL's mask, entropy mask, vLLM IS ratio, KL, static entropy bonus
+        # and normalisation conventions for each loss type; what SRFT rejects at construction (cispo/sapo/vespo/luspo,
+        # sequence-level IS, off-policy masking, the adaptive entropy controller, VLM inputs) is left out.
         prompt_ids, prompt_mask = inputs["prompt_ids"], inputs["prompt_mask"]
         completion_ids, completion_mask = inputs["completion_ids"], inputs["completion_mask"]
         input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
@@ -373,6 +395,11 @@ class SRFTTrainer(GRPOTrainer):
         entropy = self._policy_entropy(
             per_token_logps, entropies, mask, is_demo, old_per_token_logps=inputs.get("old_per_token_logps")
         )
+        if self.args.entropy_granularity == "sequence":  # each row its own mean token entropy
+            row_mask = mask.to(entropies.dtype)
+            entropy = (entropies.detach() * row_mask).sum(-1) / row_mask.sum(-1).clamp(min=1.0)
+        elif self.args.entropy_granularity == "token":  # each token its own entropy (the released code)
+            entropy = entropies.detach()
 
         # Rollout-only factors: TRL's high-entropy token mask and the vLLM importance-sampling correction.
         weights = None
@@ -415,6 +442,12 @@ class SRFTTrainer(GRPOTrainer):
             sft_entropy_weighting=self.args.sft_entropy_weighting,
             rl_entropy_weighting=self.args.rl_entropy_weighting,
             demo_rl=self.args.demo_rl,
+            sft_weight_sign=self.args.sft_weight_sign,
+            demo_policy_shaping=self.args.demo_policy_shaping,
+            rollout_objective=self.args.rollout_objective,
+            rewards=inputs.get("rewards"),
+            entropy_coef=self.args.entropy_coef,
+            per_token_entropy=entropies if self.args.entropy_coef != 0.0 else None,
             max_completion_length=self.max_completion_length,
             num_items_in_batch=num_items,
             rollout_token_weights=weights,

@@ -37,6 +37,53 @@ def test_drop_in_equivalence_with_grpo(tmp_path, loss_type):
     assert moved > 0
 
 
+# Released-code options with no demos (or that TRL has itself): SRFT reduced to GRPO stays GRPO. Each entry is
+# (SRFT-only options, options both trainers get).
+GRPO_COVERED_VARIANTS = {
+    "group_stats_from_rollouts": ({"group_stats_from": "rollouts"}, {}),
+    "group_stats_from_rollouts_batch_std": ({"group_stats_from": "rollouts"}, {"scale_rewards": "batch"}),
+    "entropy_bonus": ({}, {"entropy_coef": 0.01}),
+    "released_code": (
+        {"sft_weight_sign": "code", "entropy_granularity": "token", "demo_policy_shaping": 0.1},
+        {"entropy_coef": 0.001, "scale_rewards": "none", "loss_type": "dr_grpo"},
+    ),
+    "released_code_two_updates_per_generation": (
+        {"sft_weight_sign": "code", "entropy_granularity": "sequence", "demo_policy_shaping": 0.1},
+        {
+            "entropy_coef": 0.001,
+            "scale_rewards": "none",
+            "loss_type": "dr_grpo",
+            "steps_per_generation": 2,
+            "per_device_train_batch_size": 4,
+            "num_generations": 4,
+            "max_steps": 2,
+        },
+    ),  # fmt: skip
+}
+
+
+@pytest.mark.parametrize("variant", list(GRPO_COVERED_VARIANTS))
+def test_drop_in_equivalence_with_grpo_for_released_code_options(tmp_path, variant):
+    srft_only, shared = GRPO_COVERED_VARIANTS[variant]
+    tok, model = tiny_pair()
+    common = dict(optim="sgd", learning_rate=0.5, **shared)
+    srft_args = config(tmp_path / "srft", num_demos_per_group=0, rl_entropy_weighting=False, rl_pos_coef=1.0,
+                       **srft_only, **common)  # fmt: skip
+    grpo_args = config(tmp_path / "grpo", cls=GRPOConfig, **common)
+    runs = {}
+    for name, cls, args in (("grpo", GRPOTrainer, grpo_args), ("srft", SRFTTrainer, srft_args)):
+        m = clone(model)
+        trainer = cls(model=m, reward_funcs=[length_reward], args=args, train_dataset=make_dataset(),
+                      processing_class=tok)  # fmt: skip
+        trainer.train()
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        runs[name] = (losses, params_of(m))
+    assert runs["srft"][0] == pytest.approx(runs["grpo"][0], rel=1e-5, abs=1e-7)
+    for name, p in runs["grpo"][1].items():
+        torch.testing.assert_close(runs["srft"][1][name], p, rtol=1e-5, atol=1e-7)
+    assert any(not torch.equal(p, params_of(model)[n]) for n, p in runs["grpo"][1].items())
+
+
 def _score_batch(trainer, dataset, group_size):
     """One generation batch as the sampler builds it: every row repeated `group_size` times."""
     inputs = [dataset[i] for i in range(len(dataset)) for _ in range(group_size)]
@@ -87,6 +134,55 @@ def test_group_composition_demo_tokens_and_advantages(tmp_path):
     assert metrics["srft/demos_dropped"][-1] == 1  # the 200-character demo
     assert metrics["srft/demos_missing"][-1] == 1
     assert metrics["srft/demo_reward_mean"][-1] == 1.0
+
+
+@pytest.mark.parametrize("scale_rewards", ["group", "none"])
+def test_group_stats_from_rollouts_scores_demos_against_the_rollouts(tmp_path, scale_rewards):
+    """LUFFY's grpo_split: each group's baseline (and scale) come from its rollouts; demos are scored against it."""
+    tok, model = tiny_pair()
+    ds = make_dataset(2)
+    outs = {}
+    for stats in ("all", "rollouts"):
+        args = config(tmp_path / stats, per_device_train_batch_size=8, group_stats_from=stats,
+                      scale_rewards=scale_rewards, generation_kwargs={"do_sample": False})  # fmt: skip
+        trainer = SRFTTrainer(model=clone(model), reward_funcs=[length_reward], args=args, train_dataset=ds,
+                              processing_class=tok)  # fmt: skip
+        _, outs[stats] = _score_batch(trainer, [ds[0], ds[1]], 4)
+    out = outs["rollouts"]
+    ids, mask = out["completion_ids"], out["completion_mask"].bool()
+    texts = tok.batch_decode([ids[i][mask[i]] for i in range(8)], skip_special_tokens=True)
+    rewards = torch.tensor([(len(t) % 7) / 6.0 for t in texts]).view(2, 4)
+    is_demo = out["is_demo"].view(2, 4)
+    assert is_demo[:, -1].all() and not is_demo[:, :-1].any()
+    rollouts = rewards[:, :-1]
+    expected = rewards - rollouts.mean(1, keepdim=True)
+    if scale_rewards == "group":
+        std = rollouts.std(1, keepdim=True)
+        expected = expected / (torch.where(std == 0, torch.ones_like(std), std) + 1e-4)
+    torch.testing.assert_close(out["advantages"], expected.view(-1), rtol=1e-5, atol=1e-6)
+    # The rollouts' advantages sum to zero within each group; with "all" it is the whole group that does.
+    torch.testing.assert_close(out["advantages"].view(2, 4)[:, :-1].sum(1), torch.zeros(2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(outs["all"]["advantages"].view(2, 4).sum(1), torch.zeros(2), atol=1e-5, rtol=0)
+    assert "rewards" not in out  # attached only for the REINFORCE objective
+
+
+def test_reinforce_objective_learns_from_all_wrong_groups(tmp_path):
+    """Eq. 12 pushes down wrong rollouts even when the whole group is wrong, where GRPO's advantages are all 0."""
+    tok, model = tiny_pair()
+    ds = make_dataset(4)
+    base = params_of(model)
+    moved = {}
+    for objective in ("clipped", "reinforce"):
+        m = clone(model)
+        args = config(tmp_path / objective, num_demos_per_group=0, rollout_objective=objective, max_steps=2)
+        trainer = SRFTTrainer(model=m, reward_funcs=[contains_solution], args=args, train_dataset=ds,
+                              processing_class=tok)  # fmt: skip
+        inputs, out = _score_batch(trainer, [ds[0]], 4)
+        if objective == "reinforce":
+            assert out["rewards"].tolist() == [0.0] * 4  # a random model never writes the boxed answer
+        trainer.train()
+        moved[objective] = any(not torch.equal(p, base[n]) for n, p in params_of(m).items())
+    assert moved == {"clipped": False, "reinforce": True}
 
 
 def _prompt_ids(tok, row):
@@ -185,8 +281,26 @@ def test_srft_learns_from_demos_where_grpo_cannot(tmp_path, constant_sft_weight)
         dict(num_iterations=2),
         dict(beta=0.1, top_entropy_quantile=0.5, entropy_source="rollouts"),
         dict(loss_type="grpo", entropy_source="demos", demo_rl=False),
+        dict(
+            sft_weight_sign="code",
+            entropy_granularity="token",
+            demo_policy_shaping=0.1,
+            scale_rewards="none",
+            loss_type="dr_grpo",
+            entropy_coef=0.001,
+            steps_per_generation=2,
+        ),  # fmt: skip
+        dict(entropy_granularity="sequence", group_stats_from="rollouts", rollout_objective="reinforce"),
     ],
-    ids=["grad_accum", "steps_per_generation", "num_iterations", "kl_entropy_mask", "grpo_no_demo_rl"],
+    ids=[
+        "grad_accum",
+        "steps_per_generation",
+        "num_iterations",
+        "kl_entropy_mask",
+        "grpo_no_demo_rl",
+        "released_code",
+        "sequence_split_reinforce",
+    ],  # fmt: skip
 )
 def test_training_options_run_and_stay_finite(tmp_path, overrides):
     tok, model = tiny_pair()
@@ -238,7 +352,22 @@ def test_model_card_names_srft(tmp_path):
         (dict(loss_type="vespo"), "loss_type"),
         (dict(importance_sampling_level="sequence"), "importance_sampling_level"),
         (dict(use_liger_kernel=True), "use_liger_kernel"),
-        (dict(entropy_coef=0.01), "entropy_coef"),
+        (dict(use_adaptive_entropy=True), "use_adaptive_entropy"),
+        (dict(entropy_coef=0.01, top_entropy_quantile=0.5), "top_entropy_quantile"),
+        (dict(sft_weight_sign="plus"), r"`sft_weight_sign` must be one of \('paper', 'code'\), got 'plus'"),
+        (
+            dict(entropy_granularity="row"),
+            r"`entropy_granularity` must be one of \('micro_batch', 'sequence', 'token'\), got 'row'",
+        ),
+        (dict(group_stats_from="demos"), r"`group_stats_from` must be one of \('all', 'rollouts'\), got 'demos'"),
+        (dict(rollout_objective="ppo"), r"`rollout_objective` must be one of \('clipped', 'reinforce'\), got 'ppo'"),
+        (dict(demo_policy_shaping=0.0), "`demo_policy_shaping` must be a positive gamma"),
+        (dict(demo_policy_shaping=-0.1), "`demo_policy_shaping` must be a positive gamma"),
+        (dict(entropy_granularity="token", entropy_source="rollouts"), "needs `entropy_granularity='micro_batch'`"),
+        (
+            dict(group_stats_from="rollouts", multi_objective_aggregation="normalize_then_sum"),
+            "multi_objective_aggregation='sum_then_normalize'",
+        ),
         (dict(off_policy_mask_threshold=0.5), "off_policy_mask_threshold"),
         (dict(remove_unused_columns=True), "remove_unused_columns"),
         (dict(entropy_source="tokens"), "entropy_source"),
