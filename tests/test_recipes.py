@@ -17,7 +17,9 @@ from srft_trainer.check import check_recipe, prepared_outputs
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted((ROOT / "recipes").rglob("*.yaml"))
 QWEN = ROOT / "recipes" / "qwen2.5-math-7b"
-QWEN_NAMES = ("srft", "srft_no_wsft", "srft_no_wrl", "grpo", "luffy", "sft", "sft_kl", "sft_then_grpo")
+QWEN_NAMES = (
+    "srft", "srft_official", "srft_no_wsft", "srft_no_wrl", "grpo", "luffy", "sft", "sft_kl", "sft_then_grpo",
+)  # fmt: skip
 
 
 def declared_world(recipe: Path) -> tuple[int, int]:
@@ -104,6 +106,37 @@ def test_srft_recipe_has_the_paper_settings_and_budget():
         "rl_pos_coef": 0.1,
     }
     assert {k: recipe[k] for k in expected} == expected
+
+
+def test_official_recipe_mirrors_the_released_training_script():
+    """srft_official.yaml: the released script's batch (128 prompts generated, updates of 64) and its objective."""
+    got = facts(check_recipe("recipes/qwen2.5-math-7b/srft_official.yaml", 8, 1))
+    assert got["global batch"].startswith("64 prompts x 8 = 512 sequences per optimizer step")
+    assert got["generation"].startswith("1,024 sequences generated together every 64 micro-batches (2 optimizer")
+    assert got["length"] == "1,000 optimizer steps"
+    released = {
+        "sft_weight_sign": (None, "code"),
+        "entropy_granularity": (None, "token"),
+        "demo_policy_shaping": (None, 0.1),
+        "scale_rewards": (None, "none"),
+        "group_stats_from": (None, "all"),
+        "rollout_objective": (None, "clipped"),
+        "loss_type": ("dapo", "dr_grpo"),
+        "entropy_coef": (None, 0.001),
+        "gradient_accumulation_steps": (64, 32),
+        "steps_per_generation": (None, 64),
+        "max_steps": (500, 1000),
+    }
+    changed = {k: v for k, v in changed_keys("srft", "srft_official").items() if k not in NAMING}
+    assert changed == released
+    header = header_text(QWEN / "srft_official.yaml")
+    for source in ("train.sh L59", "train.sh L63", "mix_core_alg.py L134", "mix_core_alg.py L162-163", "p_div_p_0.1"):
+        assert source in recipe_text("srft_official"), source
+    assert "cannot express" in header and "Not confirmed" in header
+
+
+def recipe_text(name: str) -> str:
+    return (QWEN / f"{name}.yaml").read_text()
 
 
 def changed_keys(a: str, b: str) -> dict[str, tuple]:
