@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from srft_trainer.grading import accuracy_reward
@@ -182,9 +183,10 @@ def test_toy_recipe_runs_a_few_steps(recipe, tmp_path, capsys):
     ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert f"| {recipe.stem} |" in printed and "held-out accuracy (4 problems)" in printed
+    trainer = yaml.safe_load(recipe.read_text())["trainer"]
+    assert f"| {trainer} |" in printed and "held-out accuracy (4 problems)" in printed
     result = json.loads((out / "heldout_accuracy.json").read_text())
-    assert result["trainer"] == recipe.stem and 0.0 <= result["after"] <= 1.0
+    assert result["trainer"] == trainer and 0.0 <= result["after"] <= 1.0
     assert (out / "model.safetensors").is_file() and (out / "training_curves.png").is_file()
     assert (
         AutoTokenizer.from_pretrained(out).decode(AutoTokenizer.from_pretrained(out)("a b\nc")["input_ids"])
@@ -193,10 +195,8 @@ def test_toy_recipe_runs_a_few_steps(recipe, tmp_path, capsys):
 
 
 def test_toy_recipes_share_one_budget():
-    import yaml
-
     recipes = {p.stem: yaml.safe_load(p.read_text()) for p in TOY_RECIPES}
-    assert set(recipes) == {"srft", "grpo", "sft"}
+    assert set(recipes) == {"srft", "srft_official", "grpo", "sft"}
     for key in (
         "max_steps",
         "per_device_train_batch_size",
