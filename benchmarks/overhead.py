@@ -14,6 +14,8 @@ Measured, each as the median of `--reps` alternating repetitions:
 3. peak memory: CUDA `max_memory_allocated` on GPU; on CPU the peak RSS of a fresh child process per trainer
    (alternating), since a process's peak RSS never goes down. Target <= 1.05.
 4. forward passes per micro-batch in the loss path (a forward hook counts them). Target: equal.
+5. loss path of the released code's variant (`OFFICIAL`: the objective of recipes/qwen2.5-math-7b/srft_official.yaml)
+   against the same GRPOTrainer, on the same inputs. Printed beside the default's; the 1.05 target is the default's.
 """
 
 from __future__ import annotations
@@ -87,6 +89,13 @@ def reward(completions, **kwargs):
     return [float(len(c[0]["content"]) % 3) for c in completions]
 
 
+# The released code's objective (recipes/qwen2.5-math-7b/srft_official.yaml), for the loss-path row of its own.
+OFFICIAL = dict(
+    sft_weight_sign="code", entropy_granularity="token", demo_policy_shaping=0.1, scale_rewards="none",
+    loss_type="dr_grpo", entropy_coef=0.001,
+)  # fmt: skip
+
+
 def make_trainer(kind: str, tok, a: argparse.Namespace):
     common = dict(
         output_dir=f"/tmp/srft-overhead-{kind}", per_device_train_batch_size=a.batch, num_generations=a.group,
@@ -94,8 +103,8 @@ def make_trainer(kind: str, tok, a: argparse.Namespace):
         use_cpu=a.device == "cpu", bf16=a.bf16, gradient_checkpointing=False, seed=0,
     )  # fmt: skip
     m = model(tok, a).to(a.device)
-    if kind == "srft":
-        args = SRFTConfig(**common)
+    if kind.startswith("srft"):
+        args = SRFTConfig(**common, **(OFFICIAL if kind == "srft_official" else {}))
         trainer = SRFTTrainer(
             model=m, reward_funcs=[reward], args=args, train_dataset=dataset(a), processing_class=tok
         )
@@ -212,21 +221,23 @@ def main(argv: list[str] | None = None) -> None:
         return memory_child(a.memory_child, a)
 
     tok = tokenizer()
-    trainers = {kind: make_trainer(kind, tok, a) for kind in ("grpo", "srft")}
+    kinds = ("grpo", "srft", "srft_official")
+    trainers = {kind: make_trainer(kind, tok, a) for kind in kinds}
     params = sum(p.numel() for p in trainers["grpo"].model.parameters())
     inputs = loss_inputs(trainers["grpo"], a)
     srft_inputs = dict(inputs, is_demo=torch.arange(a.batch, device=a.device) % a.group == a.group - 1)
-    per_kind_inputs = {"grpo": inputs, "srft": srft_inputs}
+    per_kind_inputs = {"grpo": inputs, "srft": srft_inputs, "srft_official": srft_inputs}
     forwards = {k: count_forwards(t, per_kind_inputs[k]) for k, t in trainers.items()}
-    loss_t, step_t = {"grpo": [], "srft": []}, {"grpo": [], "srft": []}
-    for kind in ("grpo", "srft"):  # warm-up
+    loss_t, step_t = {k: [] for k in kinds}, {"grpo": [], "srft": []}
+    for kind in kinds:  # warm-up
         time_loss(trainers[kind], per_kind_inputs[kind], a)
+    for kind in ("grpo", "srft"):
         time_step(trainers[kind], a)
     for rep in range(a.reps):
-        order = ("grpo", "srft") if rep % 2 == 0 else ("srft", "grpo")
+        order = kinds[rep % 3 :] + kinds[: rep % 3]  # rotate, so no trainer always runs first
         for kind in order:
             loss_t[kind].append(time_loss(trainers[kind], per_kind_inputs[kind], a))
-        for kind in order:
+        for kind in (k for k in order if k in step_t):
             step_t[kind].append(time_step(trainers[kind], a))
     generated = {k: t.num_generated_sequences for k, t in trainers.items() if hasattr(t, "num_generated_sequences")}
     memory = {}
@@ -240,6 +251,10 @@ def main(argv: list[str] | None = None) -> None:
         ("peak memory" + (" (CUDA allocated)" if a.device == "cuda" else " (RSS)"),
          min(memory["srft"]) / 2**20, min(memory["grpo"]) / 2**20, 1.05, "MiB"),
         ("forward passes per micro-batch (loss path)", forwards["srft"], forwards["grpo"], 1.00, ""),
+        ("loss path, released-code variant (srft_official)", med(loss_t["srft_official"]), med(loss_t["grpo"]),
+         1.05, "s"),
+        ("forward passes per micro-batch, released-code variant", forwards["srft_official"], forwards["grpo"], 1.00,
+         ""),
     ]  # fmt: skip
     print(f"\nmodel: Qwen2 shape, {params / 1e6:.1f}M parameters, {a.layers} layers, hidden {a.hidden}; "
           f"device {a.device}{' bf16' if a.bf16 else ''}; batch {a.batch} rows, groups of {a.group} "
@@ -248,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     # Throughput of the training computation (loss path: one forward + backward over prompt and completion tokens).
     # MFU counts 6 * parameters FLOPs per token (forward + backward, attention's quadratic term left out).
     tokens = int(inputs["prompt_mask"].sum() + inputs["completion_mask"].sum())
-    for kind in ("srft", "grpo"):
+    for kind in kinds:
         tps = tokens / med(loss_t[kind])
         mfu = f", MFU {6 * params * tps / (a.peak_tflops * 1e12):.1%}" if a.peak_tflops else ""
         print(f"{kind}: {tokens} tokens per micro-batch, {tps:,.0f} tokens/s in the loss path{mfu}")

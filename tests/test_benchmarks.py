@@ -25,5 +25,7 @@ def test_overhead_script_tiny():
         "| full step (generation + loss + backward)",
         "| peak memory (RSS)",
         "| forward passes per micro-batch (loss path)",
+        "| loss path, released-code variant (srft_official)",
+        "| forward passes per micro-batch, released-code variant",
     ]
-    assert "| 1  | 1  | 1.000 |" in table[-1]  # one forward pass per micro-batch for both trainers
+    assert "| 1  | 1  | 1.000 |" in table[3] and "| 1  | 1  | 1.000 |" in table[5]  # one forward pass each
