@@ -486,6 +486,9 @@ def test_variants_hand_worked_example():
     assert loss.item() == pytest.approx((-2.0 + 1.75) / 5 + math.log(2.0) / 3, abs=1e-12)
 
 
+SIGNS = ("paper", "code")
+
+
 def test_readme_weight_examples():
     """The README's table of differences quotes these weights at H = 0.3 nats; they come from `srft_loss` itself."""
     logps, old, adv, mask, is_demo = make_batch(3)
@@ -493,6 +496,20 @@ def test_readme_weight_examples():
     code = srft_loss(logps, old, adv, mask, is_demo, 0.3, sft_weight_sign="code")[1]
     assert f"{paper['w_sft'].item():.2f}" == "0.37" and f"{code['w_sft'].item():.2f}" == "0.67"
     assert f"{paper['w_rl'].item():.3f}" == f"{code['w_rl'].item():.3f}" == "0.135"
+    for H, expected in ((0.0, ("0.500", "0.500")), (1.0, ("0.184", "1.359")), (2.0, ("0.068", "3.695"))):
+        weights = [srft_loss(logps, old, adv, mask, is_demo, H, sft_weight_sign=s)[1]["w_sft"] for s in SIGNS]
+        assert tuple(f"{w.item():.3f}" for w in weights) == expected, H
+    # Advantages of a group of 7 wrong rollouts and 1 correct demonstration (Eq. 7 with and without the std, and
+    # LUFFY's rollout-only statistics).
+    from srft_trainer.advantages import rollout_group_advantages
+
+    rewards, demo = torch.tensor([0.0] * 7 + [1.0]), torch.tensor([False] * 7 + [True])
+    eq7 = (rewards - rewards.mean()) / (rewards.std() + 1e-4)
+    assert (f"{eq7[-1].item():.2f}", f"{eq7[0].item():.2f}") == ("2.47", "-0.35")
+    no_std = rewards - rewards.mean()
+    assert (f"{no_std[-1].item():.3f}", f"{no_std[0].item():.3f}") == ("0.875", "-0.125")
+    split = rollout_group_advantages(rewards, demo, 8)
+    assert (f"{split[-1].item():.3f}", split[0].item()) == ("1.000", 0.0)
     # Policy shaping: the gradient of -A p / (p + 0.1) w.r.t. log p is A * 0.1 p / (p + 0.1)^2, against A * p plain.
     p = torch.tensor([0.01, 0.5, 0.9], dtype=torch.float64)
     lp = p.log().requires_grad_(True)
