@@ -290,7 +290,12 @@ def test_srft_learns_from_demos_where_grpo_cannot(tmp_path, constant_sft_weight)
             entropy_coef=0.001,
             steps_per_generation=2,
         ),  # fmt: skip
-        dict(entropy_granularity="sequence", group_stats_from="rollouts", rollout_objective="reinforce"),
+        dict(
+            entropy_granularity="sequence",
+            group_stats_from="rollouts",
+            rollout_objective="reinforce",
+            steps_per_generation=2,
+        ),
     ],
     ids=[
         "grad_accum",
