@@ -84,6 +84,19 @@ def test_drop_in_equivalence_with_grpo_for_released_code_options(tmp_path, varia
     assert any(not torch.equal(p, params_of(model)[n]) for n, p in runs["grpo"][1].items())
 
 
+def test_entropy_bonus_reaches_the_update(tmp_path):
+    """The token entropies carry their gradient into the loss: the bonus changes the update."""
+    tok, model = tiny_pair()
+    updates = {}
+    for coef in (0.0, 0.5):
+        m = clone(model)
+        args = config(tmp_path / str(coef), entropy_coef=coef, optim="sgd", learning_rate=0.5)
+        SRFTTrainer(model=m, reward_funcs=[length_reward], args=args, train_dataset=make_dataset(),
+                    processing_class=tok).train()  # fmt: skip
+        updates[coef] = params_of(m)
+    assert any(not torch.allclose(updates[0.0][n], p) for n, p in updates[0.5].items())
+
+
 def _score_batch(trainer, dataset, group_size):
     """One generation batch as the sampler builds it: every row repeated `group_size` times."""
     inputs = [dataset[i] for i in range(len(dataset)) for _ in range(group_size)]
