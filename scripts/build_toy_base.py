@@ -1,12 +1,16 @@
 # Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
 """
-Makes the toy base model shipped in `srft_trainer/toy/base_model/` (and records how, in `build_info.json`).
+Makes the toy base models shipped in `srft_trainer/toy/base_model/` (`arithmetic` task) and
+`srft_trainer/toy/base_model_expressions/` (`expressions` task), and records how, in their `build_info.json`.
 
-    python scripts/build_toy_base.py                      # rewrite the shipped model (default settings)
+    python scripts/build_toy_base.py                      # rewrite the shipped arithmetic model (default settings)
+    python scripts/build_toy_base.py --task expressions   # rewrite the shipped expressions model
     python scripts/build_toy_base.py --output-dir /tmp/b  # build elsewhere, e.g. to check it reproduces
 
-It pretrains the default `ToyModelSettings` with TRL's `SFTTrainer` on the toy world's `pretrain` split (disjoint from
-the train and held-out splits), then measures the held-out accuracy greedily and sampled at temperature 1.0.
+It pretrains the task's default `ToyModelSettings` with TRL's `SFTTrainer` on the toy world's `pretrain` split
+(disjoint from the train and held-out splits), then measures the held-out accuracy greedily and sampled at
+temperature 1.0. For `expressions` it also scores the out-of-distribution split and measures the mean token entropy
+of the model along its own sampled completions.
 """
 
 from __future__ import annotations
@@ -23,14 +27,92 @@ import torch
 import transformers
 import trl
 
-from srft_trainer.toy import ToyWorldSettings, build_char_tokenizer, evaluate_heldout, make_splits, pretrain_base
-from srft_trainer.toy.world import SHIPPED_BASE_DIR, SHIPPED_BASE_INFO
+from srft_trainer.toy import (
+    OOD_MAX_NEW_TOKENS,
+    ExpressionsWorldSettings,
+    ToyWorldSettings,
+    build_char_tokenizer,
+    completion_entropy,
+    evaluate_heldout,
+    make_expression_splits,
+    make_splits,
+    pretrain_base,
+)
+from srft_trainer.toy.world import SHIPPED_BASE_DIRS, SHIPPED_BASE_INFO
+
+
+def versions() -> dict:
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl.__version__,
+        "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def build_expressions(output_dir: Path) -> dict:
+    """Pretrains the `expressions` base into `output_dir` and returns its build record."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    settings = ExpressionsWorldSettings()
+    splits = make_expression_splits(
+        seed=settings.seed,
+        train_per_level=settings.train_per_level,
+        heldout_per_level=settings.heldout_per_level,
+        ood_per_level=settings.ood_per_level,
+        pretrain_per_level=settings.model.pretrain_per_level,
+        demo_error_rate=settings.demo_error_rate,
+        system_prompt=settings.system_prompt,
+    )
+    start = time.perf_counter()
+    pretrain_base(output_dir, build_char_tokenizer(), splits["pretrain"], settings.model, settings.seed)
+    seconds = time.perf_counter() - start
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(output_dir), AutoTokenizer.from_pretrained(output_dir)
+    info = {"fingerprint": settings.fingerprint(), "settings": settings.to_dict()}
+    info["pretrain_seconds"] = round(seconds, 1)
+    for name, max_new_tokens in (("heldout", 160), ("heldout_ood", OOD_MAX_NEW_TOKENS)):
+        data = splits[name]
+        greedy = evaluate_heldout(model, tokenizer, data, temperature=0.0, max_new_tokens=max_new_tokens)
+        sampled = evaluate_heldout(model, tokenizer, data, temperature=1.0, max_new_tokens=max_new_tokens, seed=0)
+        info |= {
+            f"{name}_accuracy_greedy": greedy.accuracy,
+            f"{name}_accuracy_greedy_per_level": greedy.per_level,
+            f"{name}_accuracy_sampled_t1": sampled.accuracy,
+            f"{name}_accuracy_sampled_t1_per_level": sampled.per_level,
+            # Teacher-forced along the model's own completions: what the entropy-aware weights see in training.
+            f"{name}_entropy_sampled_t1": completion_entropy(model, tokenizer, data["prompt"], sampled.completions),
+            f"{name}_entropy_greedy": completion_entropy(model, tokenizer, data["prompt"], greedy.completions),
+            f"{name}_n": greedy.n,
+            f"{name}_max_new_tokens": max_new_tokens,
+        }
+    train = splits["train"]
+    info |= {
+        "train_n": len(train),
+        "train_imperfect_demos": len(train) - sum(train["demo_correct"]),
+        "train_longest_demo_chars": max(map(len, train["completion"])),
+        "pretrain_n": len(splits["pretrain"]),
+        "versions": versions(),
+    }
+    return info
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-dir", type=Path, default=SHIPPED_BASE_DIR, help="where to write the model folder")
+    parser.add_argument("--task", choices=sorted(SHIPPED_BASE_DIRS), default="arithmetic", help="the toy task")
+    parser.add_argument("--output-dir", type=Path, help="where to write the model folder (default: the shipped one)")
     args = parser.parse_args(argv)
+    output_dir = args.output_dir or SHIPPED_BASE_DIRS[args.task]
+
+    if args.task == "expressions":
+        with tempfile.TemporaryDirectory() as scratch:
+            info = build_expressions(Path(scratch))
+            (Path(scratch) / SHIPPED_BASE_INFO).write_text(json.dumps(info, indent=2) + "\n")
+            output_dir.mkdir(parents=True, exist_ok=True)
+            for path in Path(scratch).iterdir():
+                shutil.copy2(path, output_dir / path.name)
+        print(json.dumps({k: v for k, v in info.items() if k != "settings"}, indent=2))
+        return 0
 
     settings = ToyWorldSettings()
     splits = make_splits(
@@ -55,18 +137,12 @@ def main(argv: list[str] | None = None) -> int:
             "heldout_accuracy_sampled_t1": sampled.accuracy,
             "heldout_accuracy_sampled_t1_per_level": sampled.per_level,
             "heldout_n": greedy.n,
-            "versions": {
-                "torch": torch.__version__,
-                "transformers": transformers.__version__,
-                "trl": trl.__version__,
-                "python": platform.python_version(),
-                "torch_threads": torch.get_num_threads(),
-            },
+            "versions": versions(),
         }
         (Path(scratch) / SHIPPED_BASE_INFO).write_text(json.dumps(info, indent=2) + "\n")
-        args.output_dir.mkdir(parents=True, exist_ok=True)
+        output_dir.mkdir(parents=True, exist_ok=True)
         for path in Path(scratch).iterdir():
-            shutil.copy2(path, args.output_dir / path.name)
+            shutil.copy2(path, output_dir / path.name)
     print(json.dumps({k: v for k, v in info.items() if k != "settings"}, indent=2))
     return 0
 

@@ -50,6 +50,9 @@ class SRFTScriptArguments(ScriptArguments):
         toy_world (`str`, *optional*):
             Directory of the offline toy world (built there on first use): fills in the model, the data and the
             held-out set when they are not given.
+        toy_task (`str`, *optional*, defaults to `"arithmetic"`):
+            The toy world's task: `"arithmetic"` or `"expressions"` (sums of products with several correct
+            derivations, imperfect demonstrations and an out-of-distribution split; see [`srft_trainer.toy`]).
         heldout_dataset (`str`, *optional*):
             A local file of held-out problems (`prompt`, `solution`) scored before and after training.
         heldout_size (`int`, *optional*, defaults to `200`):
@@ -63,6 +66,9 @@ class SRFTScriptArguments(ScriptArguments):
     eval_dataset_name: str | None = field(default=None, metadata={"help": "Separate evaluation data set."})
     model_config_overrides: str | None = field(default=None, metadata={"help": "JSON dict of config overrides."})
     toy_world: str | None = field(default=None, metadata={"help": "Toy world directory (built on first use)."})
+    toy_task: str = field(
+        default="arithmetic", metadata={"help": "Toy world task.", "choices": ["arithmetic", "expressions"]}
+    )
     heldout_dataset: str | None = field(default=None, metadata={"help": "Held-out file scored before/after."})
     heldout_size: int = field(default=200, metadata={"help": "Held-out problems to score."})
     plot_curves: bool = field(default=True, metadata={"help": "Write training_curves.png."})
@@ -258,7 +264,7 @@ def apply_toy_world(script_args: SRFTScriptArguments, model_args: ModelConfig) -
     """Builds (or reuses) the offline toy world and fills in whatever the recipe left unset."""
     from .toy import build_toy_world
 
-    world = build_toy_world(script_args.toy_world)
+    world = build_toy_world(script_args.toy_world, task=script_args.toy_task)
     model_args.model_name_or_path = model_args.model_name_or_path or str(world.model_dir)
     script_args.dataset_name = script_args.dataset_name or str(world.train_file)
     script_args.heldout_dataset = script_args.heldout_dataset or str(world.heldout_file)

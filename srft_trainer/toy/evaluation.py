@@ -1,5 +1,8 @@
 # Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
-"""Held-out accuracy of a model on the toy task: batched `generate`, graded by the training reward."""
+"""
+Held-out accuracy of a model on the toy task (batched `generate`, graded by the training reward), and the mean token
+entropy of a model along given completions.
+"""
 
 from __future__ import annotations
 
@@ -134,3 +137,74 @@ def heldout_accuracy(
     ```
     """
     return evaluate_heldout(model, tokenizer, dataset, **kwargs).accuracy
+
+
+def completion_entropy(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list,
+    completions: list[str],
+    batch_size: int = 64,
+) -> float:
+    """
+    Mean token entropy (nats) of `model` along the given completions of the chat `prompts`, teacher-forced.
+
+    Each completion is appended to its prompt (chat template with the generation prompt) and scored in one forward
+    pass per batch, no sampling: the entropy of the model's next-token distribution at every position whose next
+    token belongs to the completion, averaged over all those tokens. Along the model's own sampled (temperature 1)
+    completions this is an estimate of its per-token entropy. A model in training mode is put back in training mode.
+
+    Args:
+        model ([`~transformers.PreTrainedModel`]):
+            The model (scored where it is).
+        tokenizer ([`~transformers.PreTrainedTokenizerBase`]):
+            Its tokenizer, with a chat template.
+        prompts (`list`):
+            Chat prompts (lists of messages), one per completion.
+        completions (`list[str]`):
+            The completions, e.g. [`HeldoutResult.completions`]; empty ones are skipped.
+        batch_size (`int`, *optional*, defaults to `64`):
+            Sequences per forward pass.
+
+    Returns:
+        `float`: the mean entropy per completion token, `nan` when no completion has a token.
+
+    Example:
+    ```python
+    >>> result = evaluate_heldout(model, tokenizer, heldout, temperature=1.0)
+    >>> completion_entropy(model, tokenizer, heldout["prompt"], result.completions)
+    ```
+    """
+    if len(prompts) != len(completions):
+        raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions: pass one completion per prompt.")
+    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    pairs = [
+        (tokenizer(t, add_special_tokens=False)["input_ids"], tokenizer(c, add_special_tokens=False)["input_ids"])
+        for t, c in zip(texts, completions)
+    ]
+    pairs = [(p, c) for p, c in pairs if c]  # an empty completion has no token to measure
+    if not pairs:
+        return float("nan")
+    was_training, total, count = model.training, 0.0, 0
+    model.eval()
+    try:
+        for start in range(0, len(pairs), batch_size):
+            batch = pairs[start : start + batch_size]
+            width = max(len(p) + len(c) for p, c in batch)
+            ids = torch.zeros(len(batch), width, dtype=torch.long)
+            attention = torch.zeros(len(batch), width, dtype=torch.long)
+            scored = torch.zeros(len(batch), width, dtype=torch.bool)  # positions whose next token is a completion's
+            for i, (p, c) in enumerate(batch):
+                ids[i, : len(p) + len(c)] = torch.tensor(p + c)
+                attention[i, : len(p) + len(c)] = 1
+                scored[i, len(p) - 1 : len(p) + len(c) - 1] = True
+            with torch.no_grad():
+                logits = model(input_ids=ids.to(model.device), attention_mask=attention.to(model.device)).logits
+            logps = torch.log_softmax(logits.float(), dim=-1)
+            entropy = -(logps.exp() * logps).sum(-1).cpu()
+            total += entropy[scored].sum().item()
+            count += int(scored.sum())
+    finally:
+        if was_training:
+            model.train()
+    return total / count

@@ -1,5 +1,8 @@
 # Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
-"""The toy world on disk: a base model folder plus train/held-out files, built once and cached."""
+"""
+The toy world on disk: a base model folder plus train/held-out files, built once and cached. Two tasks share it:
+`arithmetic` ([`ToyWorldSettings`], the default) and `expressions` ([`ExpressionsWorldSettings`]).
+"""
 
 from __future__ import annotations
 
@@ -12,9 +15,11 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from datasets import Dataset, load_dataset
 
+from .expressions import make_expression_splits
 from .model import ToyModelSettings, pretrain_base
 from .task import TOY_SYSTEM_PROMPT, make_splits
 from .tokenizer import build_char_tokenizer
@@ -28,6 +33,10 @@ MANIFEST = "toy_world.json"
 # The base model made by `scripts/build_toy_base.py` with the default settings, shipped inside the package.
 SHIPPED_BASE_DIR = Path(__file__).parent / "base_model"
 SHIPPED_BASE_INFO = "build_info.json"
+# Bump when the `expressions` task's text format or levels change.
+EXPRESSIONS_TASK_VERSION = 1
+TASKS = ("arithmetic", "expressions")
+SHIPPED_BASE_DIRS = {"arithmetic": SHIPPED_BASE_DIR, "expressions": Path(__file__).parent / "base_model_expressions"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,8 @@ class ToyWorldSettings:
         model ([`ToyModelSettings`]): Shape of the model and schedule of the base pretraining.
     """
 
+    task: ClassVar[str] = "arithmetic"  # a class constant, so not part of the settings' dict and fingerprint
+
     seed: int = 0
     train_per_level: int = 2000
     heldout_per_level: int = 100
@@ -57,6 +68,48 @@ class ToyWorldSettings:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 
+# The pretraining of the shipped `expressions` base (made by `scripts/build_toy_base.py --task expressions`).
+EXPRESSIONS_MODEL = ToyModelSettings(pretrain_steps=400, pretrain_learning_rate=1e-3, pretrain_per_level=6400)
+
+
+@dataclass(frozen=True)
+class ExpressionsWorldSettings:
+    """
+    Everything a toy world of the `expressions` task ([`srft_trainer.toy.expressions`]) is made from.
+
+    Args:
+        seed (`int`): Seed of the problem generator, the model initialisation and the pretraining data order.
+        train_per_level (`int`): Train problems per number of terms (3 and 4).
+        heldout_per_level (`int`): In-distribution held-out problems per number of terms (3 and 4).
+        ood_per_level (`int`): Out-of-distribution held-out problems per number of terms (5 and 6).
+        demo_error_rate (`float`): Fraction of the train demonstrations with one arithmetic slip.
+        system_prompt (`str` or `None`): System message of every prompt (see [`TOY_SYSTEM_PROMPT`]).
+        model ([`ToyModelSettings`]): Shape of the model and schedule of the base pretraining (on base-style
+            completions: `pretrain_per_level` problems per number of terms).
+    """
+
+    task: ClassVar[str] = "expressions"
+
+    seed: int = 0
+    train_per_level: int = 2000
+    heldout_per_level: int = 250
+    ood_per_level: int = 100
+    demo_error_rate: float = 0.25
+    system_prompt: str | None = TOY_SYSTEM_PROMPT
+    model: ToyModelSettings = field(default_factory=lambda: EXPRESSIONS_MODEL)
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "task_version": EXPRESSIONS_TASK_VERSION, **asdict(self)}
+
+    def fingerprint(self) -> str:
+        """A short hash of the settings (and of [`EXPRESSIONS_TASK_VERSION`]), naming and checking cached worlds."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+WorldSettings = ToyWorldSettings | ExpressionsWorldSettings
+SETTINGS_CLASSES: dict[str, type] = {"arithmetic": ToyWorldSettings, "expressions": ExpressionsWorldSettings}
+
+
 @dataclass(frozen=True)
 class ToyWorld:
     """
@@ -66,17 +119,25 @@ class ToyWorld:
         root (`Path`): The folder holding everything below.
         model_dir (`Path`): The base model (an ordinary Hugging Face model folder, tokenizer included).
         train_file (`Path`): The train split (JSON lines: `prompt`, `completion`, `solution`, `level`).
-        heldout_file (`Path`): The held-out split, same columns.
-        settings ([`ToyWorldSettings`]): What the world was built from.
+        heldout_file (`Path`): The (in-distribution) held-out split, same columns.
+        settings ([`ToyWorldSettings`] or [`ExpressionsWorldSettings`]): What the world was built from.
         base_origin (`str`): `"shipped"` (copied from the package) or `"pretrained"` (pretrained on this machine).
+        heldout_ood_file (`Path` or `None`): The out-of-distribution held-out split (`expressions` task: more terms
+            than training shows), same columns; `None` for the `arithmetic` task.
     """
 
     root: Path
     model_dir: Path
     train_file: Path
     heldout_file: Path
-    settings: ToyWorldSettings
+    settings: WorldSettings
     base_origin: str
+    heldout_ood_file: Path | None = None
+
+    @property
+    def task(self) -> str:
+        """`"arithmetic"` or `"expressions"`."""
+        return self.settings.task
 
     def load_train(self) -> Dataset:
         """The train split as a [`~datasets.Dataset`]."""
@@ -86,6 +147,12 @@ class ToyWorld:
         """The held-out split as a [`~datasets.Dataset`]."""
         return load_dataset("json", data_files=str(self.heldout_file), split="train")
 
+    def load_heldout_ood(self) -> Dataset | None:
+        """The out-of-distribution held-out split as a [`~datasets.Dataset`], or `None` when the task has none."""
+        if self.heldout_ood_file is None:
+            return None
+        return load_dataset("json", data_files=str(self.heldout_ood_file), split="train")
+
 
 def default_cache_dir() -> Path:
     """`$SRFT_TRAINER_CACHE`, else `$XDG_CACHE_HOME/srft_trainer`, else `~/.cache/srft_trainer`."""
@@ -94,10 +161,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "srft_trainer"
 
 
-def shipped_base_info() -> dict | None:
-    """The build record of the base model shipped with the package, or `None` when it is not installed."""
-    info = SHIPPED_BASE_DIR / SHIPPED_BASE_INFO
-    if not (info.is_file() and (SHIPPED_BASE_DIR / "model.safetensors").is_file()):
+def shipped_base_info(task: str = "arithmetic") -> dict | None:
+    """The build record of the base model of `task` shipped with the package, or `None` when it is not installed."""
+    base_dir = SHIPPED_BASE_DIRS[task]
+    info = base_dir / SHIPPED_BASE_INFO
+    if not (info.is_file() and (base_dir / "model.safetensors").is_file()):
         return None
     return json.loads(info.read_text())
 
@@ -105,15 +173,46 @@ def shipped_base_info() -> dict | None:
 def _world(root: Path, manifest: dict) -> ToyWorld:
     settings = dict(manifest["settings"])
     settings.pop("task_version")
+    cls = SETTINGS_CLASSES[settings.pop("task", "arithmetic")]  # arithmetic manifests have no `task`
     settings["model"] = ToyModelSettings(**settings["model"])
+    ood = root / "heldout_ood.jsonl"
     return ToyWorld(
         root=root,
         model_dir=root / "base",
         train_file=root / "train.jsonl",
         heldout_file=root / "heldout.jsonl",
-        settings=ToyWorldSettings(**settings),
+        settings=cls(**settings),
         base_origin=manifest["base_origin"],
+        heldout_ood_file=ood if ood.is_file() else None,
     )
+
+
+def _make_splits(settings: WorldSettings, pretrain: bool):
+    pretrain_per_level = settings.model.pretrain_per_level if pretrain else 0
+    if isinstance(settings, ExpressionsWorldSettings):
+        return make_expression_splits(
+            seed=settings.seed,
+            train_per_level=settings.train_per_level,
+            heldout_per_level=settings.heldout_per_level,
+            ood_per_level=settings.ood_per_level,
+            pretrain_per_level=pretrain_per_level,
+            demo_error_rate=settings.demo_error_rate,
+            system_prompt=settings.system_prompt,
+        )
+    return make_splits(
+        seed=settings.seed,
+        train_per_level=settings.train_per_level,
+        heldout_per_level=settings.heldout_per_level,
+        pretrain_per_level=pretrain_per_level,
+        system_prompt=settings.system_prompt,
+    )
+
+
+def world_settings(task: str = "arithmetic", seed: int = 0) -> WorldSettings:
+    """The default settings of a task's world with the given seed."""
+    if task not in SETTINGS_CLASSES:
+        raise ValueError(f"`task` must be one of {list(TASKS)}, got {task!r}.")
+    return SETTINGS_CLASSES[task](seed=seed)
 
 
 def _read_manifest(root: Path) -> dict | None:
@@ -124,41 +223,51 @@ def _read_manifest(root: Path) -> dict | None:
 def build_toy_world(
     output_dir: str | Path | None = None,
     seed: int = 0,
-    settings: ToyWorldSettings | None = None,
+    settings: WorldSettings | None = None,
     pretrain: bool = False,
+    task: str | None = None,
 ) -> ToyWorld:
     """
     Builds the offline toy world, or returns it if it is already built.
 
     The world is a folder with the base model (`base/`, loadable with `from_pretrained`), `train.jsonl`,
-    `heldout.jsonl` and a manifest of the settings. With the default settings the base model is the one shipped in
-    the package (made by `scripts/build_toy_base.py`) and building takes a second; with other settings (e.g. another
-    `seed`, whose held-out split could overlap the shipped model's pretraining data) a base model is pretrained here,
-    ~5 minutes on 2 CPU cores. Nothing is downloaded.
+    `heldout.jsonl` (and for the `expressions` task `heldout_ood.jsonl`) and a manifest of the settings. With a
+    task's default settings the base model is the one shipped in the package (made by `scripts/build_toy_base.py`)
+    and building takes a second; with other settings (e.g. another `seed`, whose held-out split could overlap the
+    shipped model's pretraining data) a base model is pretrained here, a few minutes on 2 CPU cores. Nothing is
+    downloaded.
 
     The folder is written under a temporary name and renamed when complete, so an interrupted build leaves nothing
     half-made and processes building the same world at once (e.g. under `accelerate launch`) all end up with one.
 
     Args:
         output_dir (`str` or `Path`, *optional*):
-            Where to build the world; defaults to `<cache>/toy-world-<fingerprint>` with the cache folder of
-            [`default_cache_dir`]. An existing folder is reused when its manifest has the same settings.
+            Where to build the world; defaults to `<cache>/toy-world-<fingerprint>` (`arithmetic`) or
+            `<cache>/toy-world-expressions-<fingerprint>` with the cache folder of [`default_cache_dir`]. An
+            existing folder is reused when its manifest has the same settings.
         seed (`int`, *optional*, defaults to `0`):
             Seed of everything; ignored when `settings` is given.
-        settings ([`ToyWorldSettings`], *optional*):
-            All settings; defaults to `ToyWorldSettings(seed=seed)`.
+        settings ([`ToyWorldSettings`] or [`ExpressionsWorldSettings`], *optional*):
+            All settings (their class says the task); defaults to the default settings of `task` with `seed`.
         pretrain (`bool`, *optional*, defaults to `False`):
             Pretrain the base model here even when the shipped one fits the settings.
+        task (`str`, *optional*):
+            `"arithmetic"` (the default) or `"expressions"`; when `settings` is given it must be their task.
 
     Returns:
         [`ToyWorld`]: the paths of the world's files.
 
     Raises:
-        `ValueError`: `output_dir` holds a toy world built from other settings.
+        `ValueError`: `output_dir` holds a toy world built from other settings, or `task` is unknown or is not the
+        task of `settings`.
     """
-    settings = settings or ToyWorldSettings(seed=seed)
+    if settings is None:
+        settings = world_settings(task or "arithmetic", seed)
+    elif task is not None and task != settings.task:
+        raise ValueError(f"`task={task!r}` but the settings are of the {settings.task!r} task.")
     fingerprint = settings.fingerprint()
-    root = Path(output_dir) if output_dir is not None else default_cache_dir() / f"toy-world-{fingerprint}"
+    name = "toy-world" if settings.task == "arithmetic" else f"toy-world-{settings.task}"
+    root = Path(output_dir) if output_dir is not None else default_cache_dir() / f"{name}-{fingerprint}"
     manifest = _read_manifest(root)
     if manifest is not None:
         if manifest.get("fingerprint") != fingerprint:
@@ -175,21 +284,18 @@ def build_toy_world(
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
-        info = shipped_base_info()
+        info = shipped_base_info(settings.task)
         use_shipped = not pretrain and info is not None and info.get("fingerprint") == fingerprint
-        splits = make_splits(
-            seed=settings.seed,
-            train_per_level=settings.train_per_level,
-            heldout_per_level=settings.heldout_per_level,
-            pretrain_per_level=0 if use_shipped else settings.model.pretrain_per_level,
-            system_prompt=settings.system_prompt,
-        )
+        splits = _make_splits(settings, pretrain=not use_shipped)
         splits["train"].to_json(staging / "train.jsonl")
         splits["heldout"].to_json(staging / "heldout.jsonl")
+        if "heldout_ood" in splits:
+            splits["heldout_ood"].to_json(staging / "heldout_ood.jsonl")
         if use_shipped:
-            shutil.copytree(SHIPPED_BASE_DIR, staging / "base", ignore=shutil.ignore_patterns("__*", "*.py"))
+            base_dir = SHIPPED_BASE_DIRS[settings.task]
+            shutil.copytree(base_dir, staging / "base", ignore=shutil.ignore_patterns("__*", "*.py"))
         else:
-            logger.warning("Pretraining the toy base model (about 5 minutes on 2 CPU cores) into %s", root / "base")
+            logger.warning("Pretraining the toy base model (a few minutes on 2 CPU cores) into %s", root / "base")
             pretrain_base(staging / "base", build_char_tokenizer(), splits["pretrain"], settings.model, settings.seed)
         manifest = {
             "fingerprint": fingerprint,
