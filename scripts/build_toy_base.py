@@ -63,6 +63,7 @@ def build_expressions(output_dir: Path) -> dict:
         ood_per_level=settings.ood_per_level,
         pretrain_per_level=settings.model.pretrain_per_level,
         demo_error_rate=settings.demo_error_rate,
+        base_error_rate=settings.base_error_rate,
         system_prompt=settings.system_prompt,
     )
     start = time.perf_counter()

@@ -110,21 +110,25 @@ def sample_expression(num_terms: int, rng: random.Random) -> ExpressionProblem:
     return ExpressionProblem(tuple(terms))
 
 
-def base_completion(problem: ExpressionProblem, rng: random.Random) -> str:
+def base_completion(problem: ExpressionProblem, rng: random.Random, error_rate: float = 0.0) -> str:
     """
     A base-style solution: terse `a*b=c` / `a+b=c` lines in a random valid order.
 
     At each step the action is drawn uniformly from all that are possible then: computing any pending product, or
     adding any two pending values (computed products count as values); the two operands are written in random order.
+    With probability `error_rate` a step's result gets a wrong last digit, carried through the remaining steps: the
+    base model learns from a sloppy calculator, so its uncertainty sits on the digits that decide the reward.
 
     Args:
         problem ([`ExpressionProblem`]):
             The problem.
         rng (`random.Random`):
             The source of every choice.
+        error_rate (`float`, *optional*, defaults to `0.0`):
+            Probability that a step's result has a wrong last digit.
 
     Returns:
-        `str`: the completion in the paper's format, with the correct answer boxed.
+        `str`: the completion in the paper's format, its final value boxed (wrong after a wrong step).
     """
     products = [term for term in problem.terms if len(term) == 2]
     values = [term[0] for term in problem.terms if len(term) == 1]
@@ -140,6 +144,9 @@ def base_completion(problem: ExpressionProblem, rng: random.Random) -> str:
             a, b, op = values[i], values[j], "+"
             result = a + b
             del values[j], values[i]  # j > i: the later one first
+        if error_rate and rng.random() < error_rate:
+            last = result % 10
+            result += rng.choice([d for d in range(10) if d != last and not (result < 10 and d == 0)]) - last
         if rng.random() < 0.5:
             a, b = b, a
         lines.append(f"{a}{op}{b}={result}")
@@ -264,6 +271,7 @@ def make_expression_splits(
     ood_per_level: int = 100,
     pretrain_per_level: int = 0,
     demo_error_rate: float = 0.25,
+    base_error_rate: float = 0.0,
     system_prompt: str | None = TOY_SYSTEM_PROMPT,
 ) -> DatasetDict:
     """
@@ -287,6 +295,9 @@ def make_expression_splits(
             out.
         demo_error_rate (`float`, *optional*, defaults to `0.25`):
             Fraction of the train demonstrations that have one slip (rounded to a whole number of rows).
+        base_error_rate (`float`, *optional*, defaults to `0.0`):
+            Per-step probability of a wrong last digit in the `"pretrain"` split's base-style completions (see
+            [`base_completion`]).
         system_prompt (`str` or `None`, *optional*, defaults to [`TOY_SYSTEM_PROMPT`]):
             The system message of every prompt; `None` leaves it out.
 
@@ -297,6 +308,8 @@ def make_expression_splits(
     """
     if not 0.0 <= demo_error_rate <= 1.0:
         raise ValueError(f"`demo_error_rate` must be in [0, 1], got {demo_error_rate}.")
+    if not 0.0 <= base_error_rate <= 1.0:
+        raise ValueError(f"`base_error_rate` must be in [0, 1], got {base_error_rate}.")
     rng, slips, orders = random.Random(seed), random.Random(f"{seed}:slips"), random.Random(f"{seed}:orders")
     taken: set[str] = set()
     plan = {
@@ -316,7 +329,7 @@ def make_expression_splits(
     columns = {}
     for name, problems in splits.items():
         if name == "pretrain":
-            completions = [base_completion(p, orders) for p in problems]
+            completions = [base_completion(p, orders, base_error_rate) for p in problems]
         elif name == "train":
             completions = [
                 demonstration(p, sample_slip(p, slips) if i in imperfect else None) for i, p in enumerate(problems)

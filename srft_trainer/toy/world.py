@@ -83,6 +83,7 @@ class ExpressionsWorldSettings:
         heldout_per_level (`int`): In-distribution held-out problems per number of terms (3 and 4).
         ood_per_level (`int`): Out-of-distribution held-out problems per number of terms (5 and 6).
         demo_error_rate (`float`): Fraction of the train demonstrations with one arithmetic slip.
+        base_error_rate (`float`): Per-step probability of a wrong last digit in the base model's pretraining data.
         system_prompt (`str` or `None`): System message of every prompt (see [`TOY_SYSTEM_PROMPT`]).
         model ([`ToyModelSettings`]): Shape of the model and schedule of the base pretraining (on base-style
             completions: `pretrain_per_level` problems per number of terms).
@@ -95,6 +96,7 @@ class ExpressionsWorldSettings:
     heldout_per_level: int = 250
     ood_per_level: int = 100
     demo_error_rate: float = 0.25
+    base_error_rate: float = 0.0
     system_prompt: str | None = TOY_SYSTEM_PROMPT
     model: ToyModelSettings = field(default_factory=lambda: EXPRESSIONS_MODEL)
 
@@ -197,6 +199,7 @@ def _make_splits(settings: WorldSettings, pretrain: bool):
             ood_per_level=settings.ood_per_level,
             pretrain_per_level=pretrain_per_level,
             demo_error_rate=settings.demo_error_rate,
+            base_error_rate=settings.base_error_rate,
             system_prompt=settings.system_prompt,
         )
     return make_splits(
