@@ -5,8 +5,16 @@ the same budget (`--steps` optimizer steps x 64 sequences per step, the toy reci
 and 5 warmup steps), over several seeds, and scored on the same held-out problems.
 
     python benchmarks/paper_table.py             # 9 rows, 3 seeds, 60 steps: about 45 min on 2 CPU cores
+    python benchmarks/paper_table.py --task expressions   # the second toy task: 10 rows, in- and out-of-distribution
     python benchmarks/paper_table.py --ci        # base, grpo, srft; 1 seed, 2 steps, 8 problems (what CI runs)
     python benchmarks/paper_table.py --rows srft,grpo --seeds 0 --steps 100
+
+Tasks (`--task`): `arithmetic`, the toy world of the README's quick start (recipes/toy/*.yaml), and `expressions`
+(recipes/toy/expressions/*.yaml): sums of products with several correct derivations, demonstrations in another style
+than the base's with a fraction of them wrong, and an out-of-distribution held-out split with more terms than
+training shows, scored at the end of every run (`--ood-size` problems). Its default rows add SRFT with the imperfect
+demonstrations filtered out (`min_demo_reward: 1.0`), and the report says which rows differ from SRFT by more than
+two standard deviations.
 
 Default budget: 60 steps per trained row, chosen so that 8 trained rows x 3 seeds fit ~45 minutes on 2 CPU cores
 (an RL step of 64 sequences takes ~1.6 s there, an SFT step ~0.4 s, a 100-problem greedy scoring a few seconds).
@@ -40,11 +48,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers import PrinterCallback, TrainerCallback
 
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "toy"
+RECIPE_DIRS = {"arithmetic": RECIPES, "expressions": RECIPES / "expressions"}
+OOD_MAX_NEW_TOKENS = 256  # a 6-term solution in the demonstrations' style is ~235 characters
 FINAL_ENTROPY_STEPS = 5  # the table's training entropy: mean over this many last logged steps (one step is noisy)
 LOGGED_KEYS = ("loss", "entropy", "reward", "frac_reward_zero_std", "srft/w_sft", "srft/w_rl", "mean_token_accuracy")
 
@@ -83,54 +92,20 @@ ROWS: dict[str, Row] = {
     "srft": Row("SRFT", (("srft", {}),)),
     "srft_no_wsft": Row("SRFT w/o w_SFT", (("srft", {"sft_coef": 1.0, "sft_entropy_weighting": False}),)),
     "srft_no_wrl": Row("SRFT w/o w_RL", (("srft", {"rl_pos_coef": 1.0, "rl_entropy_weighting": False}),)),
+    # Demonstrations the reward scores below 1 (the imperfect ones) give their slot back to a rollout.
+    "srft_filtered": Row("SRFT, imperfect demos filtered", (("srft", {"min_demo_reward": 1.0}),)),
 }
+PAPER_ROWS = [row for row in ROWS if row != "srft_filtered"]
+DEFAULT_ROWS = {"arithmetic": PAPER_ROWS, "expressions": list(ROWS)}
 
 
 # ------------------------------------------------------------------------------------------------------- scoring
-def greedy_entropy(model, tokenizer, prompts: list, completions: list[str], batch_size: int = 64) -> float:
-    """
-    Mean token entropy (nats) of `model` along the given completions of the chat `prompts`, teacher-forced: one
-    forward pass per batch, no sampling. A model in training mode is put back in training mode.
-    """
-    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
-    pairs = [
-        (tokenizer(t, add_special_tokens=False)["input_ids"], tokenizer(c, add_special_tokens=False)["input_ids"])
-        for t, c in zip(texts, completions)
-    ]
-    pairs = [(p, c) for p, c in pairs if c]  # an empty completion has no token to measure
-    if not pairs:
-        return float("nan")
-    was_training, total, count = model.training, 0.0, 0
-    model.eval()
-    try:
-        for start in range(0, len(pairs), batch_size):
-            batch = pairs[start : start + batch_size]
-            width = max(len(p) + len(c) for p, c in batch)
-            ids = torch.zeros(len(batch), width, dtype=torch.long)
-            attention = torch.zeros(len(batch), width, dtype=torch.long)
-            scored = torch.zeros(len(batch), width, dtype=torch.bool)  # positions whose next token is a completion's
-            for i, (p, c) in enumerate(batch):
-                ids[i, : len(p) + len(c)] = torch.tensor(p + c)
-                attention[i, : len(p) + len(c)] = 1
-                scored[i, len(p) - 1 : len(p) + len(c) - 1] = True
-            with torch.no_grad():
-                logits = model(input_ids=ids.to(model.device), attention_mask=attention.to(model.device)).logits
-            logps = torch.log_softmax(logits.float(), dim=-1)
-            entropy = -(logps.exp() * logps).sum(-1).cpu()
-            total += entropy[scored].sum().item()
-            count += int(scored.sum())
-    finally:
-        if was_training:
-            model.train()
-    return total / count
-
-
 def score(model, tokenizer, heldout) -> tuple[float, float]:
     """Greedy held-out accuracy (a fraction) and the entropy along those greedy completions."""
-    from srft_trainer.toy import evaluate_heldout
+    from srft_trainer.toy.evaluation import completion_entropy, evaluate_heldout
 
     result = evaluate_heldout(model, tokenizer, heldout)
-    return result.accuracy, greedy_entropy(model, tokenizer, heldout["prompt"], result.completions)
+    return result.accuracy, completion_entropy(model, tokenizer, heldout["prompt"], result.completions)
 
 
 class HeldoutCurve(TrainerCallback):
@@ -153,9 +128,11 @@ class HeldoutCurve(TrainerCallback):
 
 
 # ------------------------------------------------------------------------------------------------------ training
-def stage_argv(recipe: str, overrides: dict, model: str | None, out: Path, world: Path, seed: int, steps: int):
+def stage_argv(
+    recipe: str, overrides: dict, model: str | None, out: Path, world: Path, seed: int, steps: int, task="arithmetic"
+):
     """The `srft train` command line of one stage (recipe, budget, seed and the row's overrides)."""
-    argv = ["--config", str(RECIPES / f"{recipe}.yaml"), "--toy_world", str(world), "--output_dir", str(out),
+    argv = ["--config", str(RECIPE_DIRS[task] / f"{recipe}.yaml"), "--toy_world", str(world), "--output_dir", str(out),
             "--max_steps", str(steps), "--seed", str(seed), "--logging_steps", "1",
             "--disable_tqdm", "true"]  # fmt: skip
     if model:
@@ -165,8 +142,11 @@ def stage_argv(recipe: str, overrides: dict, model: str | None, out: Path, world
     return argv
 
 
-def train_stage(argv: list[str], heldout, every: int, offset: int, points: list[dict], logs: list[dict]) -> None:
-    """Trains one stage through `srft train`'s plumbing, scoring it on the way; adds its logged metrics to `logs`."""
+def train_stage(argv: list[str], heldout, every: int, offset: int, points: list[dict], logs: list[dict]):
+    """
+    Trains one stage through `srft train`'s plumbing, scoring it on the way; adds its logged metrics to `logs` and
+    returns the trainer.
+    """
     from srft_trainer.train import apply_toy_world, build_trainer, load_split, parse_args
 
     script_args, training_args, model_args = parse_args(argv)
@@ -180,6 +160,7 @@ def train_stage(argv: list[str], heldout, every: int, offset: int, points: list[
     for log in trainer.state.log_history:
         if "entropy" in log:
             logs.append({"step": offset + log["step"], **{k: float(log[k]) for k in LOGGED_KEYS if k in log}})
+    return trainer
 
 
 def stage_steps(total: int, stages: int) -> list[int]:
@@ -189,8 +170,10 @@ def stage_steps(total: int, stages: int) -> list[int]:
     return steps
 
 
-def run_row(row: str, seed: int, a: argparse.Namespace, heldout, base: dict) -> dict:
+def run_row(row: str, seed: int, a: argparse.Namespace, heldout, base: dict, ood=None) -> dict:
     """Trains one row with one seed; its curve starts at the base model's score (step 0)."""
+    from srft_trainer.toy import heldout_accuracy
+
     start, model, offset = time.perf_counter(), None, 0
     points: list[dict] = [{"step": 0, "accuracy": base["accuracy"], "entropy": base["entropy"]}]
     logs: list[dict] = []
@@ -199,10 +182,14 @@ def run_row(row: str, seed: int, a: argparse.Namespace, heldout, base: dict) -> 
         zip(ROWS[row].stages, stage_steps(a.steps, len(ROWS[row].stages)))
     ):
         out = a.output_dir / "runs" / f"{row}-seed{seed}-stage{i}"
-        argv = stage_argv(recipe, overrides, model, out, a.output_dir / "toy-world", seed, steps)
-        train_stage(argv, heldout, a.eval_every, offset, points, logs)
+        argv = stage_argv(recipe, overrides, model, out, a.output_dir / "toy-world", seed, steps, a.task)
+        trainer = train_stage(argv, heldout, a.eval_every, offset, points, logs)
         argvs.append(argv)
         model, offset = str(out), offset + steps
+    ood_accuracy = None
+    if ood is not None:  # the final model only: more terms than any training problem
+        final = trainer.accelerator.unwrap_model(trainer.model)
+        ood_accuracy = heldout_accuracy(final, trainer.processing_class, ood, max_new_tokens=OOD_MAX_NEW_TOKENS)
     entropies = [log["entropy"] for log in logs]
     return {
         "row": row,
@@ -210,6 +197,7 @@ def run_row(row: str, seed: int, a: argparse.Namespace, heldout, base: dict) -> 
         "curve": points,
         "logs": logs,
         "final_accuracy": points[-1]["accuracy"],
+        "final_ood_accuracy": ood_accuracy,
         "final_heldout_entropy": points[-1]["entropy"],
         "final_train_entropy": statistics.mean(entropies[-FINAL_ENTROPY_STEPS:]) if entropies else None,
         "seconds": round(time.perf_counter() - start, 1),
@@ -252,27 +240,67 @@ def targets(results: list[dict], base: dict) -> tuple[float | None, float | None
     return 0.5 * final, (base["accuracy"] + 0.5 * (final - base["accuracy"]) if final > base["accuracy"] else None)
 
 
+def runs_of(row: str, results: list[dict], base: dict) -> list[dict]:
+    return [base] if row == "base" else [r for r in results if r["row"] == row]
+
+
+def values(runs: list[dict], key: str, scale: float = 1.0) -> list[float]:
+    return [scale * r[key] for r in runs if r.get(key) is not None]
+
+
 def table(results: list[dict], rows: list[str], base: dict) -> str:
-    """The Markdown table: one line per row, mean ± std over its runs."""
+    """The Markdown table: one line per row, mean ± std over its runs (OOD column when the task has one)."""
     half, half_gain = targets(results, base)
     pct = lambda x: "–" if x is None else f"{100 * x:.1f}%"  # noqa: E731
+    with_ood = base.get("final_ood_accuracy") is not None
+    ood_head, ood_rule = (" OOD accuracy (%) |", "---|") if with_ood else ("", "")
     lines = [
-        f"| method | held-out accuracy (%) | training entropy | held-out entropy | steps to 50% of SRFT's accuracy "
-        f"({pct(half)}) | steps to half of SRFT's gain ({pct(half_gain)}) | runs |",
-        "|---|---|---|---|---|---|---|",
+        f"| method | held-out accuracy (%) |{ood_head} training entropy | held-out entropy | steps to 50% of SRFT's "
+        f"accuracy ({pct(half)}) | steps to half of SRFT's gain ({pct(half_gain)}) | runs |",
+        f"|---|---|{ood_rule}---|---|---|---|---|",
     ]
     for row in rows:
-        runs = [base] if row == "base" else [r for r in results if r["row"] == row]
-        train_entropy = [r["final_train_entropy"] for r in runs if r.get("final_train_entropy") is not None]
+        runs = runs_of(row, results, base)
+        ood = f" {mean_std(values(runs, 'final_ood_accuracy', 100))} |" if with_ood else ""
         lines.append(
-            f"| {ROWS[row].label} | {mean_std([100 * r['final_accuracy'] for r in runs])} "
-            f"| {mean_std(train_entropy, 3)} | {mean_std([r['final_heldout_entropy'] for r in runs], 3)} "
-            f"| {steps_to(runs, half)} | {steps_to(runs, half_gain)} | {len(runs)} |"
+            f"| {ROWS[row].label} | {mean_std(values(runs, 'final_accuracy', 100))} |{ood} "
+            f"{mean_std(values(runs, 'final_train_entropy'), 3)} "
+            f"| {mean_std(values(runs, 'final_heldout_entropy'), 3)} | {steps_to(runs, half)} "
+            f"| {steps_to(runs, half_gain)} | {len(runs)} |"
         )
     return "\n".join(lines)
 
 
-def legend(rows: list[str]) -> str:
+def separation(results: list[dict], rows: list[str], base: dict, reference: str = "srft") -> str:
+    """
+    Whether each row's mean differs from the reference row's by more than two standard deviations (the larger of the
+    two rows' std over seeds), in-distribution and, when scored, out-of-distribution.
+    """
+    keys = [("final_accuracy", "held-out")]
+    if base.get("final_ood_accuracy") is not None:
+        keys.append(("final_ood_accuracy", "OOD"))
+    ref = runs_of(reference, results, base)
+    if not ref:
+        return ""
+    head = " | ".join(f"{name}: Δ vs {ROWS[reference].label} (points), 2 std, separated?" for _, name in keys)
+    lines = [f"| method | {head} |", "|---|" + "---|" * len(keys)]
+    for row in rows:
+        if row == reference:
+            continue
+        cells = []
+        for key, _ in keys:
+            mine, theirs = values(runs_of(row, results, base), key, 100), values(ref, key, 100)
+            if not mine or not theirs:
+                cells.append("–")
+                continue
+            spread = 2 * max(statistics.stdev(v) if len(v) > 1 else 0.0 for v in (mine, theirs))
+            delta = statistics.mean(mine) - statistics.mean(theirs)
+            cells.append(f"{delta:+.1f}, {spread:.1f}, {'yes' if abs(delta) > spread else 'no'}")
+        lines.append(f"| {ROWS[row].label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def legend(rows: list[str], task: str = "arithmetic") -> str:
     """What each row trains: recipes, overrides and step split."""
     lines = []
     for row in rows:
@@ -283,7 +311,8 @@ def legend(rows: list[str]) -> str:
         parts = []
         for recipe, overrides in stages:
             keys = ", ".join(f"`{k}: {str(v).lower() if isinstance(v, bool) else v}`" for k, v in overrides.items())
-            parts.append(f"`recipes/toy/{recipe}.yaml`" + (f" with {keys}" if keys else ""))
+            folder = RECIPE_DIRS[task].relative_to(RECIPES.parents[1])
+            parts.append(f"`{folder}/{recipe}.yaml`" + (f" with {keys}" if keys else ""))
         split = " then ".join(parts) + (" (half of the steps each)" if len(stages) > 1 else "")
         lines.append(f"- {ROWS[row].label}: {split}.")
     return "\n".join(lines)
@@ -296,7 +325,7 @@ def mean_curve(runs: list[dict], series: str, key: str) -> tuple[list[int], list
     return steps, values
 
 
-def plot(results: list[dict], rows: list[str], base: dict, png: Path) -> None:
+def plot(results: list[dict], rows: list[str], base: dict, png: Path, task: str = "arithmetic") -> None:
     """Accuracy, training entropy and held-out entropy against optimizer steps, mean over seeds per row."""
     import matplotlib
 
@@ -324,7 +353,7 @@ def plot(results: list[dict], rows: list[str], base: dict, png: Path) -> None:
     ax_acc.legend(fontsize=7)
     for ax in (ax_acc, ax_train, ax_held):
         ax.grid(alpha=0.3)
-    fig.suptitle("Toy world, mean over seeds", fontsize=10)
+    fig.suptitle(f"Toy world ({task} task), mean over seeds", fontsize=10)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)
@@ -333,17 +362,21 @@ def plot(results: list[dict], rows: list[str], base: dict, png: Path) -> None:
 # --------------------------------------------------------------------------------------------------------- main
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, from: {', '.join(ROWS)}")
+    p.add_argument("--task", choices=list(RECIPE_DIRS), default="arithmetic", help="which toy world")
+    p.add_argument("--rows", default=None, help=f"comma-separated, from: {', '.join(ROWS)} (default: the task's)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
     p.add_argument("--steps", type=int, default=60, help="optimizer steps per trained row (64 sequences each)")
     p.add_argument("--heldout-size", type=int, default=100, help="held-out problems scored (the first N)")
+    p.add_argument("--ood-size", type=int, default=200, help="out-of-distribution problems scored at the end")
     p.add_argument("--eval-every", type=int, default=10, help="score the held-out problems every N steps")
-    p.add_argument("--output-dir", type=Path, default=Path("outputs/paper_table"))
+    p.add_argument("--output-dir", type=Path, default=None, help="default: outputs/paper_table[-<task>]")
     p.add_argument("--ci", action="store_true", help="base, grpo, srft; seed 0; 2 steps; 8 problems, scored each step")
     a = p.parse_args(argv)
     if a.ci:
-        a.rows, a.seeds, a.steps, a.heldout_size, a.eval_every = "base,grpo,srft", "0", 2, 8, 1
-    a.rows = [r.strip() for r in a.rows.split(",") if r.strip()]
+        a.rows, a.seeds, a.steps, a.heldout_size, a.eval_every, a.ood_size = "base,grpo,srft", "0", 2, 8, 1, 8
+    if a.output_dir is None:
+        a.output_dir = Path("outputs/paper_table" + ("" if a.task == "arithmetic" else f"-{a.task}"))
+    a.rows = DEFAULT_ROWS[a.task] if a.rows is None else [r.strip() for r in a.rows.split(",") if r.strip()]
     unknown = [r for r in a.rows if r not in ROWS]
     if unknown or not a.rows:
         p.error(f"--rows: unknown row(s) {unknown or a.rows}; choose from: {', '.join(ROWS)}")
@@ -356,7 +389,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     stages = max(len(ROWS[r].stages) for r in a.rows)
     if a.steps < max(stages, 1):
         p.error(f"--steps must be >= {max(stages, 1)} (every training stage needs a step), got {a.steps}")
-    for flag in ("heldout_size", "eval_every"):
+    for flag in ("heldout_size", "eval_every", "ood_size"):
         if getattr(a, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(a, flag)}")
     return a
@@ -368,39 +401,55 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     a.output_dir.mkdir(parents=True, exist_ok=True)
-    world = build_toy_world(a.output_dir / "toy-world")
+    world = build_toy_world(a.output_dir / "toy-world", task=a.task)
     heldout = world.load_heldout()
     if a.heldout_size > len(heldout):
         raise SystemExit(f"--heldout-size {a.heldout_size} is larger than the held-out split ({len(heldout)}).")
     heldout = heldout.select(range(a.heldout_size))
+    ood = world.load_heldout_ood()
+    if ood is not None:
+        if a.ood_size > len(ood):
+            raise SystemExit(f"--ood-size {a.ood_size} is larger than the out-of-distribution split ({len(ood)}).")
+        ood = ood.shuffle(seed=0).select(range(a.ood_size))  # every number of terms, not only the first
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from srft_trainer.toy import heldout_accuracy
+
     # Greedy decoding: the base model's score is the same for every seed, so it is computed once.
-    accuracy, entropy = score(
-        AutoModelForCausalLM.from_pretrained(world.model_dir), AutoTokenizer.from_pretrained(world.model_dir), heldout
+    base_model, base_tokenizer = (
+        cls.from_pretrained(world.model_dir) for cls in (AutoModelForCausalLM, AutoTokenizer)
+    )
+    accuracy, entropy = score(base_model, base_tokenizer, heldout)
+    base_ood = (
+        None if ood is None else heldout_accuracy(base_model, base_tokenizer, ood, max_new_tokens=OOD_MAX_NEW_TOKENS)
     )
     base = {"row": "base", "final_accuracy": accuracy, "final_heldout_entropy": entropy, "accuracy": accuracy,
-            "entropy": entropy, "curve": [{"step": 0, "accuracy": accuracy, "entropy": entropy}]}  # fmt: skip
+            "entropy": entropy, "curve": [{"step": 0, "accuracy": accuracy, "entropy": entropy}],
+            "final_ood_accuracy": base_ood}  # fmt: skip
     print(f"base: {100 * accuracy:.1f}% (scored once)", flush=True)
     results = []
     for row in (r for r in a.rows if ROWS[r].stages):
         for seed in a.seeds:
-            results.append(run_row(row, seed, a, heldout, base))
+            results.append(run_row(row, seed, a, heldout, base, ood))
             r = results[-1]
             print(f"{row} seed {seed}: {100 * r['final_accuracy']:.1f}% ({r['seconds']} s)", flush=True)
     seconds = time.perf_counter() - start
+    ood_note = "" if ood is None else f"; out-of-distribution accuracy on {a.ood_size} problems at the end"
     header = (
-        f"{a.steps} optimizer steps x 64 sequences per trained row, seeds {','.join(map(str, a.seeds))}; greedy "
-        f"held-out accuracy on the first {a.heldout_size} held-out problems, scored every {a.eval_every} steps; "
-        f"{seconds / 60:.1f} min in all.\n`python benchmarks/paper_table.py {' '.join(argv or sys.argv[1:])}`\n\n"
+        f"Task `{a.task}`: {a.steps} optimizer steps x 64 sequences per trained row, seeds "
+        f"{','.join(map(str, a.seeds))}; greedy held-out accuracy on the first {a.heldout_size} held-out problems, "
+        f"scored every {a.eval_every} steps{ood_note}; {seconds / 60:.1f} min in all.\n"
+        f"`python benchmarks/paper_table.py {' '.join(argv or sys.argv[1:])}`\n\n"
     )
-    md = header + table(results, a.rows, base) + "\n\n" + legend(a.rows) + "\n"
+    sep = separation(results, a.rows, base)
+    sep = f"\n\nDifference from SRFT, and whether it exceeds two standard deviations:\n\n{sep}" if sep else ""
+    md = header + table(results, a.rows, base) + sep + "\n\n" + legend(a.rows, a.task) + "\n"
     (a.output_dir / "paper_table.md").write_text(md)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
     payload = {"settings": settings, "seconds": round(seconds, 1), "base": base, "runs": results}
     (a.output_dir / "paper_table.json").write_text(json.dumps(payload, indent=2))
-    plot(results, a.rows, base, a.output_dir / "paper_table.png")
+    plot(results, a.rows, base, a.output_dir / "paper_table.png", a.task)
     print(md, flush=True)
     return 0
 

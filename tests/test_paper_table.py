@@ -95,10 +95,11 @@ def test_rows_carry_the_paper_scale_recipes_objective(paper_table, tmp_path):
     assert paper_table.stage_steps(60, 2) == [30, 30] and paper_table.stage_steps(5, 2) == [2, 3]
 
 
-def test_greedy_entropy_matches_next_token_entropy_prefix_by_prefix(paper_table):
+def test_completion_entropy_matches_next_token_entropy_prefix_by_prefix():
     """Batched and padded, it equals the entropy of each next-token distribution computed one prefix at a time."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from srft_trainer.toy.evaluation import completion_entropy
     from srft_trainer.toy.world import SHIPPED_BASE_DIR
 
     model = AutoModelForCausalLM.from_pretrained(SHIPPED_BASE_DIR)
@@ -115,11 +116,11 @@ def test_greedy_entropy_matches_next_token_entropy_prefix_by_prefix(paper_table)
             entropies.append(-(p * p.log()).sum().item())
             ids = ids + [token]
     model.train()
-    got = paper_table.greedy_entropy(model, tokenizer, prompts, completions, batch_size=2)
+    got = completion_entropy(model, tokenizer, prompts, completions, batch_size=2)
     assert got == pytest.approx(sum(entropies) / len(entropies), rel=1e-5)
     assert len(entropies) == len(completions[0]) + len(completions[1])  # character tokens: one per character
     assert model.training  # put back as it was
-    assert math.isnan(paper_table.greedy_entropy(model, tokenizer, prompts[:1], [""]))
+    assert math.isnan(completion_entropy(model, tokenizer, prompts[:1], [""]))
 
 
 def test_table_arithmetic_on_hand_made_runs(paper_table):
@@ -148,6 +149,58 @@ def test_table_arithmetic_on_hand_made_runs(paper_table):
     # Without an SRFT row there is no target; an SRFT that does not beat the base has no gain to halve.
     assert paper_table.targets(results[2:], base) == (None, None)
     assert paper_table.targets([run("srft", [(0, 0.3), (10, 0.2)], 0.1)], base) == (pytest.approx(0.1), None)
+
+
+def test_ood_column_and_separation_by_hand(paper_table):
+    def run(row, accuracy, ood):
+        return {"row": row, "curve": [{"step": 0, "accuracy": 0.3}, {"step": 10, "accuracy": accuracy}],
+                "final_accuracy": accuracy, "final_ood_accuracy": ood, "final_heldout_entropy": 0.4,
+                "final_train_entropy": 0.5}  # fmt: skip
+
+    base = {"row": "base", "accuracy": 0.3, "final_accuracy": 0.3, "final_heldout_entropy": 0.5,
+            "final_ood_accuracy": 0.1, "curve": [{"step": 0, "accuracy": 0.3, "entropy": 0.5}]}  # fmt: skip
+    results = [run("srft", 0.50, 0.20), run("srft", 0.54, 0.22), run("srft", 0.52, 0.24),
+               run("sft", 0.60, 0.21), run("sft", 0.62, 0.23), run("sft", 0.64, 0.19),
+               run("grpo", 0.40, 0.05)]  # fmt: skip
+    rows = table_rows(paper_table.table(results, ["base", "sft", "grpo", "srft"], base))
+    assert rows["SFT"][:2] == ["62.0 ± 2.0", "21.0 ± 2.0"]  # held-out, then OOD
+    assert rows["Base model"][:2] == ["30.0 ± 0.0", "10.0 ± 0.0"]
+    sep = table_rows(paper_table.separation(results, ["base", "sft", "grpo", "srft"], base))
+    # SFT - SRFT: +10.0 points held-out, both stds 2.0 -> threshold 4.0: separated; OOD -1.0 vs 4.0: not.
+    assert sep["SFT"] == ["+10.0, 4.0, yes", "-1.0, 4.0, no"]
+    # GRPO has one run (std 0): the threshold is twice SRFT's std.
+    assert sep["RL (GRPO)"] == ["-12.0, 4.0, yes", "-17.0, 4.0, yes"]
+    assert sep["Base model"] == ["-22.0, 4.0, yes", "-12.0, 4.0, yes"]
+    assert "SRFT" not in sep
+    assert paper_table.separation(results[3:], ["sft"], base) == ""  # no SRFT row, no reference
+
+
+def test_tasks_pick_their_recipes_and_rows(paper_table, tmp_path):
+    from srft_trainer.train import parse_args
+
+    argv = paper_table.stage_argv(
+        "srft", {"min_demo_reward": 1.0}, None, tmp_path, tmp_path / "w", 0, 3, "expressions"
+    )
+    assert argv[1] == str(ROOT / "recipes" / "toy" / "expressions" / "srft.yaml")
+    script_args, args, _ = parse_args(argv)
+    assert script_args.toy_task == "expressions" and args.min_demo_reward == 1.0
+    assert paper_table.DEFAULT_ROWS["expressions"] == [*paper_table.DEFAULT_ROWS["arithmetic"], "srft_filtered"]
+    assert "srft_filtered" not in paper_table.DEFAULT_ROWS["arithmetic"]
+    assert "`recipes/toy/expressions/srft.yaml` with `min_demo_reward: 1.0`" in paper_table.legend(
+        ["srft_filtered"], "expressions"
+    )
+
+
+@pytest.mark.slow
+def test_ci_preset_on_the_expressions_task_scores_ood(paper_table, tmp_path):
+    assert paper_table.main(["--ci", "--task", "expressions", "--output-dir", str(tmp_path)]) == 0
+    payload = json.loads((tmp_path / "paper_table.json").read_text())
+    assert payload["settings"]["task"] == "expressions"
+    assert 0.0 <= payload["base"]["final_ood_accuracy"] <= 1.0
+    assert all(0.0 <= run["final_ood_accuracy"] <= 1.0 for run in payload["runs"])
+    md = (tmp_path / "paper_table.md").read_text()
+    assert "OOD accuracy (%)" in md and "exceeds two standard deviations" in md
+    assert "recipes/toy/expressions/srft.yaml" in md
 
 
 @pytest.mark.parametrize(
