@@ -37,9 +37,16 @@ def paper_table():
 
 
 def table_rows(md: str) -> dict[str, list[str]]:
-    """Method name -> the other cells of each table line."""
-    lines = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| method")]
-    return {cells[0]: cells[1:] for cells in ([c.strip() for c in line.strip("|").split("|")] for line in lines)}
+    """Method name -> the other cells of each line of the first table (the separation table may follow it)."""
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| method")) + 2  # header and |---| rule
+    rows = {}
+    for line in lines[start:]:
+        if not line.startswith("| "):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
 
 
 @pytest.mark.slow
