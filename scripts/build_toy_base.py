@@ -51,12 +51,9 @@ def versions() -> dict:
     }
 
 
-def build_expressions(output_dir: Path) -> dict:
-    """Pretrains the `expressions` base into `output_dir` and returns its build record."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    settings = ExpressionsWorldSettings()
-    splits = make_expression_splits(
+def expression_splits(settings: ExpressionsWorldSettings):
+    """The `expressions` world's splits (pretrain, train, held-out, OOD) for `settings`."""
+    return make_expression_splits(
         seed=settings.seed,
         train_per_level=settings.train_per_level,
         heldout_per_level=settings.heldout_per_level,
@@ -66,6 +63,14 @@ def build_expressions(output_dir: Path) -> dict:
         base_error_rate=settings.base_error_rate,
         system_prompt=settings.system_prompt,
     )
+
+
+def build_expressions(output_dir: Path) -> dict:
+    """Pretrains the `expressions` base into `output_dir` and returns its build record."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    settings = ExpressionsWorldSettings()
+    splits = expression_splits(settings)
     start = time.perf_counter()
     pretrain_base(output_dir, build_char_tokenizer(), splits["pretrain"], settings.model, settings.seed)
     seconds = time.perf_counter() - start

@@ -138,6 +138,28 @@ def test_pretrain_base_writes_a_loadable_model_folder(tmp_path):
     assert all(r in (0.0, 1.0) for r in result.rewards)
 
 
+def test_pretrain_checkpoints_are_the_bases_of_shorter_runs(tmp_path):
+    """scripts/sweep_toy_base.py relies on it: checkpoint k of a long run is the model `pretrain_steps=k` gives."""
+    import torch
+
+    splits = make_splits(seed=0, train_per_level=1, heldout_per_level=1, pretrain_per_level=8)
+    tiny = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1)
+    tiny["intermediate_size"] = 32
+    tokenizer = build_char_tokenizer()
+    long = ToyModelSettings(**tiny, pretrain_steps=3, pretrain_batch_size=4)
+    out = pretrain_base(tmp_path / "long", tokenizer, splits["pretrain"], long, checkpoint_every=2)
+    assert sorted(p.name for p in (out / "checkpoints").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-3"]
+    short = ToyModelSettings(**tiny, pretrain_steps=2, pretrain_batch_size=4)
+    short_dir = pretrain_base(tmp_path / "short", tokenizer, splits["pretrain"], short)
+    at_2 = AutoModelForCausalLM.from_pretrained(out / "checkpoints" / "checkpoint-2").state_dict()
+    final_short = AutoModelForCausalLM.from_pretrained(short_dir).state_dict()
+    final_long = AutoModelForCausalLM.from_pretrained(out).state_dict()
+    assert all(torch.allclose(at_2[k], final_short[k]) for k in final_short)
+    assert not all(torch.equal(at_2[k], final_long[k]) for k in final_long)  # the third step did change the model
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        pretrain_base(tmp_path / "x", tokenizer, splits["pretrain"], short, checkpoint_every=0)
+
+
 def test_evaluate_heldout_restores_training_mode_and_rng(tmp_path):
     import torch
 

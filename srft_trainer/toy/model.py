@@ -122,6 +122,7 @@ def pretrain_base(
     pretrain_dataset,
     settings: ToyModelSettings | None = None,
     seed: int = 0,
+    checkpoint_every: int | None = None,
 ) -> Path:
     """
     Pretrains the toy base model on demonstrations with TRL's `SFTTrainer` and saves it as a model folder.
@@ -140,6 +141,10 @@ def pretrain_base(
             Shape and pretraining schedule; defaults to [`ToyModelSettings()`].
         seed (`int`, *optional*, defaults to `0`):
             Seed of the initialisation and of the data order.
+        checkpoint_every (`int`, *optional*):
+            Also keep a model folder every this many steps, as `output_dir/checkpoints/checkpoint-<step>` (the
+            schedule is constant after warmup, so checkpoint `k` is the base a `pretrain_steps=k` run would give:
+            one run scores a whole range of pretraining lengths, see `scripts/sweep_toy_base.py`).
 
     Returns:
         `Path`: `output_dir`.
@@ -151,9 +156,15 @@ def pretrain_base(
     settings = settings or ToyModelSettings()
     output_dir = Path(output_dir)
     model = init_toy_model(tokenizer, settings, seed)
+    if checkpoint_every is not None and checkpoint_every < 1:
+        raise ValueError(f"`checkpoint_every` must be a positive number of steps, got {checkpoint_every}.")
     with tempfile.TemporaryDirectory() as scratch:  # the trainer's own files (logs, RNG state) are not kept
+        save = {"save_strategy": "no"}
+        if checkpoint_every:
+            save = {"save_strategy": "steps", "save_steps": checkpoint_every, "save_only_model": True}
         args = SFTConfig(
-            output_dir=scratch,
+            output_dir=str(output_dir / "checkpoints") if checkpoint_every else scratch,
+            **save,
             max_steps=settings.pretrain_steps,
             per_device_train_batch_size=settings.pretrain_batch_size,
             learning_rate=settings.pretrain_learning_rate,
@@ -164,7 +175,6 @@ def pretrain_base(
             seed=seed,
             data_seed=seed,
             logging_steps=50,
-            save_strategy="no",
             report_to=[],
             use_cpu=True,
             bf16=False,
