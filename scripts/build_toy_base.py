@@ -31,14 +31,11 @@ from srft_trainer.toy import (
     OOD_MAX_NEW_TOKENS,
     ExpressionsWorldSettings,
     ToyWorldSettings,
-    build_char_tokenizer,
     completion_entropy,
     evaluate_heldout,
-    make_expression_splits,
-    make_splits,
     pretrain_base,
 )
-from srft_trainer.toy.world import SHIPPED_BASE_DIRS, SHIPPED_BASE_INFO
+from srft_trainer.toy.world import SHIPPED_BASE_DIRS, SHIPPED_BASE_INFO, world_splits
 
 
 def versions() -> dict:
@@ -51,28 +48,14 @@ def versions() -> dict:
     }
 
 
-def expression_splits(settings: ExpressionsWorldSettings):
-    """The `expressions` world's splits (pretrain, train, held-out, OOD) for `settings`."""
-    return make_expression_splits(
-        seed=settings.seed,
-        train_per_level=settings.train_per_level,
-        heldout_per_level=settings.heldout_per_level,
-        ood_per_level=settings.ood_per_level,
-        pretrain_per_level=settings.model.pretrain_per_level,
-        demo_error_rate=settings.demo_error_rate,
-        base_error_rate=settings.base_error_rate,
-        system_prompt=settings.system_prompt,
-    )
-
-
 def build_expressions(output_dir: Path) -> dict:
     """Pretrains the `expressions` base into `output_dir` and returns its build record."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     settings = ExpressionsWorldSettings()
-    splits = expression_splits(settings)
+    splits = world_splits(settings)
     start = time.perf_counter()
-    pretrain_base(output_dir, build_char_tokenizer(), splits["pretrain"], settings.model, settings.seed)
+    pretrain_base(output_dir, settings.tokenizer(), splits["pretrain"], settings.model, settings.seed)
     seconds = time.perf_counter() - start
     model, tokenizer = AutoModelForCausalLM.from_pretrained(output_dir), AutoTokenizer.from_pretrained(output_dir)
     info = {"fingerprint": settings.fingerprint(), "settings": settings.to_dict()}
@@ -121,16 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     settings = ToyWorldSettings()
-    splits = make_splits(
-        seed=settings.seed,
-        train_per_level=settings.train_per_level,
-        heldout_per_level=settings.heldout_per_level,
-        pretrain_per_level=settings.model.pretrain_per_level,
-        system_prompt=settings.system_prompt,
-    )
+    splits = world_splits(settings)
     with tempfile.TemporaryDirectory() as scratch:
         start = time.perf_counter()
-        pretrain_base(scratch, build_char_tokenizer(), splits["pretrain"], settings.model, settings.seed)
+        pretrain_base(scratch, settings.tokenizer(), splits["pretrain"], settings.model, settings.seed)
         seconds = time.perf_counter() - start
         greedy = evaluate_heldout(scratch, None, splits["heldout"], temperature=0.0)
         sampled = evaluate_heldout(scratch, None, splits["heldout"], temperature=1.0, seed=0)

@@ -18,16 +18,15 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from build_toy_base import expression_splits
 from transformers import AutoModelForCausalLM
 
 from srft_trainer.toy import (
     ExpressionsWorldSettings,
-    build_char_tokenizer,
     completion_entropy,
     evaluate_heldout,
     pretrain_base,
 )
+from srft_trainer.toy.world import world_splits
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = replace(
         default, base_error_rate=args.base_error_rate, heldout_per_level=args.heldout_per_level, model=model
     )
-    splits = expression_splits(settings)
-    tokenizer, heldout = build_char_tokenizer(), splits["heldout"]
+    splits = world_splits(settings)
+    tokenizer, heldout = settings.tokenizer(), splits["heldout"]
     with tempfile.TemporaryDirectory() as scratch:
         pretrain_base(scratch, tokenizer, splits["pretrain"], model, settings.seed, checkpoint_every=args.every)
         checkpoints = Path(scratch, "checkpoints").glob("checkpoint-*")

@@ -25,6 +25,7 @@ from srft_trainer.toy import (
     make_expression_splits,
 )
 from srft_trainer.toy.expressions import (
+    BASE_SEPARATORS,
     ID_LEVELS,
     OOD_LEVELS,
     ExpressionProblem,
@@ -34,6 +35,7 @@ from srft_trainer.toy.expressions import (
     sample_slip,
 )
 from srft_trainer.toy.model import init_toy_model
+from srft_trainer.toy.tokenizer import FORMAT_TOKENS
 from srft_trainer.toy.world import SHIPPED_BASE_DIRS, shipped_base_info
 
 
@@ -103,6 +105,7 @@ def check_base_completion(question: str, completion: str) -> list[str]:
     products = Counter(tuple(sorted(t)) for t in terms if len(t) == 2)
     values = Counter(t[0] for t in terms if len(t) == 1)
     lines, boxed = split_completion(completion)
+    lines = [step for line in lines for step in re.split(r", |; ", line)]  # the base's separators (any of three)
     for line in lines:
         a, op, b, c = re.fullmatch(r"(\d+)([*+])(\d+)=(\d+)", line).groups()
         a, b, c = int(a), int(b), int(c)
@@ -142,7 +145,7 @@ def test_demonstrations_are_right_and_slips_are_one_wrong_step(num_terms):
 
 @pytest.mark.parametrize("num_terms", ID_LEVELS + OOD_LEVELS)
 def test_base_completions_are_right_in_every_random_order(num_terms):
-    rng = random.Random(100 + num_terms)
+    rng, seen = random.Random(100 + num_terms), set()
     for _ in range(100):
         problem = sample_expression(num_terms, rng)
         orders = {base_completion(problem, rng) for _ in range(20)}
@@ -151,6 +154,8 @@ def test_base_completions_are_right_in_every_random_order(num_terms):
             assert accuracy_reward([completion], [str(problem.answer)]) == [1.0]
             assert len(completion) < len(demonstration(problem))  # the terse style is the shorter one
         assert len(orders) > 1, "a problem of 3+ terms has several orders"
+        seen.update(sep for sep in BASE_SEPARATORS if any(sep in c.removeprefix("<think>\n ") for c in orders))
+    assert seen == set(BASE_SEPARATORS)
 
 
 def test_a_known_problem():
@@ -227,6 +232,18 @@ def test_base_error_rate_makes_wrong_last_digits_carried_through():
         wrong += boxed(completion) != str(p.answer)
     # 4 terms take 3-5 steps, each wrong with probability 0.3 (a wrong digit can be undone only by a later one).
     assert 0.5 < wrong / len(problems) < 0.9
+
+
+def test_expressions_tokenizer_makes_each_format_marker_one_token():
+    plain, tokenizer = build_char_tokenizer(), ExpressionsWorldSettings().tokenizer()
+    assert ToyWorldSettings().tokenizer().get_vocab() == plain.get_vocab()  # the arithmetic task's is unchanged
+    vocab = tokenizer.get_vocab()
+    assert {t: i for t, i in vocab.items() if i < len(plain)} == plain.get_vocab()
+    assert [vocab[t] for t in FORMAT_TOKENS] == [len(plain), len(plain) + 1, len(plain) + 2]
+    text = demonstration(ExpressionProblem(((6, 5), (13,), (4, 3))))
+    ids = tokenizer(text)["input_ids"]
+    assert len(ids) == len(plain(text)["input_ids"]) - sum(len(t) - 1 for t in FORMAT_TOKENS)
+    assert tokenizer.convert_ids_to_tokens(ids)[0] == "<think>" and tokenizer.decode(ids) == text
 
 
 def test_longest_demo_fits_the_default_evaluation_and_the_recipes():

@@ -3,23 +3,22 @@
 The second toy task, `expressions`: sums of products and numbers with several correct derivations, demonstrations
 from another policy than the base model's, a chosen fraction of them imperfect, and an out-of-distribution split.
 
-A problem is `k` terms joined by `+`, each term a 1-2 digit number or a product of two 1-digit numbers, e.g.
-`What is 7*6+23+4*5?`. Training and the in-distribution held-out split have 3-4 terms; the out-of-distribution
+A problem is `k` terms joined by `+`, each term a number from 1 to 20 or a product of two factors from 2 to 6, e.g.
+`What is 6*5+13+4*3?`. Training and the in-distribution held-out split have 3-4 terms; the out-of-distribution
 held-out split has 5-6. Any order of computing the products and of adding the partial results is correct.
 
 Two policies write solutions, both in the paper's format (`<think>\\n ... </think>\\n\\boxed{N}`):
 
 - the *base* style ([`base_completion`], the `pretrain` split the base model learns from): terse `a*b=c` and `a+b=c`
-  lines, each step choosing uniformly at random which pending product to compute or which two pending values to add
-  (and in which operand order), so the base model has real choices to make:
+  steps, each choosing uniformly at random which pending product to compute or which two pending values to add
+  (and in which operand order), so the base model has real choices to make, and separated by a new line, `, ` or
+  `; ` (chosen at random too):
 
   ```
   <think>
-   4*5=20
-   23+20=43
-   6*7=42
-   43+42=85 </think>
-  \\boxed{85}
+   4*3=12; 13+12=25
+   5*6=30, 25+30=55 </think>
+  \\boxed{55}
   ```
 
 - the *demonstration* style ([`demonstration`], the `completion` column of the train split, what SFT and SRFT
@@ -28,16 +27,16 @@ Two policies write solutions, both in the paper's format (`<think>\\n ... </thin
 
   ```
   <think>
-   7*6=42
-   4*5=20
-   42+23
-   2+3=5
-   4+2=6
-   65+20
-   5+0=5
-   6+2=8
-   so 85 </think>
-  \\boxed{85}
+   6*5=30
+   4*3=12
+   30+13
+   0+3=3
+   3+1=4
+   43+12
+   3+2=5
+   4+1=5
+   so 55 </think>
+  \\boxed{55}
   ```
 
 A fraction `demo_error_rate` of the train demonstrations is imperfect: one arithmetic step (a product or a column) has
@@ -64,10 +63,14 @@ Term = tuple[int, ...]
 ID_LEVELS = (3, 4)
 OOD_LEVELS = (5, 6)
 PRODUCT_PROBABILITY = 0.5
-NUMBERS = (1, 99)
-FACTORS = (2, 9)
-# The longest in-distribution demonstration is 157 characters (= tokens), within `evaluate_heldout`'s default of
-# 160 new tokens; 6-term OOD demonstrations reach ~235, so score the OOD split with this many.
+# Between two steps of a base-style solution: a new line, or the same line after a comma or a semicolon.
+BASE_SEPARATORS = ("\n ", ", ", "; ")
+NUMBERS = (1, 20)
+FACTORS = (2, 6)
+# Small operands keep the base model's one-line sums learnable by a ~1M-parameter model in a CPU-sized pretraining
+# (task version 1 drew numbers up to 99 and factors up to 9: its base stayed under 10% sampled accuracy). The longest
+# in-distribution demonstration is ~135 characters (= tokens), within `evaluate_heldout`'s default of 160 new tokens;
+# 6-term OOD demonstrations reach ~190, so score the OOD split with this many.
 OOD_MAX_NEW_TOKENS = 256
 
 
@@ -112,7 +115,7 @@ def sample_expression(num_terms: int, rng: random.Random) -> ExpressionProblem:
 
 def base_completion(problem: ExpressionProblem, rng: random.Random, error_rate: float = 0.0) -> str:
     """
-    A base-style solution: terse `a*b=c` / `a+b=c` lines in a random valid order.
+    A base-style solution: terse `a*b=c` / `a+b=c` steps in a random valid order, with random separators.
 
     At each step the action is drawn uniformly from all that are possible then: computing any pending product, or
     adding any two pending values (computed products count as values); the two operands are written in random order.
@@ -151,7 +154,10 @@ def base_completion(problem: ExpressionProblem, rng: random.Random, error_rate: 
             a, b = b, a
         lines.append(f"{a}{op}{b}={result}")
         values.append(result)
-    return _format(lines, values[0])
+    # Each step after the first opens with a freely chosen separator: formatting freedom that any answer survives,
+    # as a real model's has (what decides the reward is the order of steps and the digits).
+    thoughts = lines[0] + "".join(rng.choice(BASE_SEPARATORS) + line for line in lines[1:])
+    return _format([thoughts], values[0])
 
 
 # A slip: (index of the arithmetic step, the digit written there instead of the right one).

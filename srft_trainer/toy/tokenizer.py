@@ -23,14 +23,24 @@ CHAT_TEMPLATE = (
 PAD_TOKEN = "<|endoftext|>"
 EOS_TOKEN = "<|im_end|>"
 SPECIAL_TOKENS = [PAD_TOKEN, "<|im_start|>", EOS_TOKEN]
+# The answer format's markers, one token each with `format_tokens=True` (ids 259-261), as a real model's BPE
+# vocabulary spends 1-3 tokens on them; spelled byte by byte they are ~20 always-certain tokens per completion, which
+# would make up a third of a short solution and dilute its mean token entropy.
+FORMAT_TOKENS = ["<think>", "</think>", "\\boxed{"]
 
 
-def build_char_tokenizer() -> Qwen2Tokenizer:
+def build_char_tokenizer(format_tokens: bool = False) -> Qwen2Tokenizer:
     """
     Builds the toy tokenizer: one token per byte (so one per character of ASCII text) plus the ChatML specials.
 
     The vocabulary (259 tokens: the 3 specials, then the 256 byte symbols in byte order) is fixed, so the tokenizer
     is the same on every machine, and any text round-trips. Prompts are padded on the left, as generation needs.
+
+    Args:
+        format_tokens (`bool`, *optional*, defaults to `False`):
+            Also make each of [`FORMAT_TOKENS`] (`<think>`, `</think>`, `\\boxed{`) one (non-special) token, after the
+            259 others. The `expressions` task's tokenizer does; the `arithmetic` task's (and its shipped base) does
+            not.
 
     Returns:
         [`~transformers.Qwen2Tokenizer`]: the tokenizer, with `chat_template` set; save it with `save_pretrained`
@@ -48,4 +58,6 @@ def build_char_tokenizer() -> Qwen2Tokenizer:
         padding_side="left",
     )
     tokenizer.chat_template = CHAT_TEMPLATE
+    if format_tokens:
+        tokenizer.add_tokens(FORMAT_TOKENS)
     return tokenizer

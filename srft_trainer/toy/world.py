@@ -34,7 +34,7 @@ MANIFEST = "toy_world.json"
 SHIPPED_BASE_DIR = Path(__file__).parent / "base_model"
 SHIPPED_BASE_INFO = "build_info.json"
 # Bump when the `expressions` task's text format or levels change.
-EXPRESSIONS_TASK_VERSION = 1
+EXPRESSIONS_TASK_VERSION = 2
 TASKS = ("arithmetic", "expressions")
 SHIPPED_BASE_DIRS = {"arithmetic": SHIPPED_BASE_DIR, "expressions": Path(__file__).parent / "base_model_expressions"}
 
@@ -66,6 +66,10 @@ class ToyWorldSettings:
     def fingerprint(self) -> str:
         """A short hash of the settings (and of [`TASK_VERSION`]), used to name and check cached worlds."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def tokenizer(self):
+        """The task's tokenizer: [`build_char_tokenizer`], one token per character."""
+        return build_char_tokenizer()
 
 
 # The pretraining of the shipped `expressions` base (made by `scripts/build_toy_base.py --task expressions`).
@@ -106,6 +110,10 @@ class ExpressionsWorldSettings:
     def fingerprint(self) -> str:
         """A short hash of the settings (and of [`EXPRESSIONS_TASK_VERSION`]), naming and checking cached worlds."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def tokenizer(self):
+        """The task's tokenizer: one token per character, and one for each answer-format marker ([`FORMAT_TOKENS`])."""
+        return build_char_tokenizer(format_tokens=True)
 
 
 WorldSettings = ToyWorldSettings | ExpressionsWorldSettings
@@ -189,7 +197,8 @@ def _world(root: Path, manifest: dict) -> ToyWorld:
     )
 
 
-def _make_splits(settings: WorldSettings, pretrain: bool):
+def world_splits(settings: WorldSettings, pretrain: bool = True):
+    """The splits a world of `settings` is made of (with its `pretrain` split unless `pretrain=False`)."""
     pretrain_per_level = settings.model.pretrain_per_level if pretrain else 0
     if isinstance(settings, ExpressionsWorldSettings):
         return make_expression_splits(
@@ -289,7 +298,7 @@ def build_toy_world(
     try:
         info = shipped_base_info(settings.task)
         use_shipped = not pretrain and info is not None and info.get("fingerprint") == fingerprint
-        splits = _make_splits(settings, pretrain=not use_shipped)
+        splits = world_splits(settings, pretrain=not use_shipped)
         splits["train"].to_json(staging / "train.jsonl")
         splits["heldout"].to_json(staging / "heldout.jsonl")
         if "heldout_ood" in splits:
@@ -299,7 +308,7 @@ def build_toy_world(
             shutil.copytree(base_dir, staging / "base", ignore=shutil.ignore_patterns("__*", "*.py"))
         else:
             logger.warning("Pretraining the toy base model (a few minutes on 2 CPU cores) into %s", root / "base")
-            pretrain_base(staging / "base", build_char_tokenizer(), splits["pretrain"], settings.model, settings.seed)
+            pretrain_base(staging / "base", settings.tokenizer(), splits["pretrain"], settings.model, settings.seed)
         manifest = {
             "fingerprint": fingerprint,
             "settings": settings.to_dict(),
