@@ -105,7 +105,7 @@ def check_base_completion(question: str, completion: str) -> list[str]:
     products = Counter(tuple(sorted(t)) for t in terms if len(t) == 2)
     values = Counter(t[0] for t in terms if len(t) == 1)
     lines, boxed = split_completion(completion)
-    lines = [step for line in lines for step in re.split(r", |; ", line)]  # the base's separators (any of three)
+    lines = [step for line in lines for step in re.split(r"[ ,;.|]+", line)]  # the base's separators within a line
     for line in lines:
         a, op, b, c = re.fullmatch(r"(\d+)([*+])(\d+)=(\d+)", line).groups()
         a, b, c = int(a), int(b), int(c)
@@ -154,7 +154,8 @@ def test_base_completions_are_right_in_every_random_order(num_terms):
             assert accuracy_reward([completion], [str(problem.answer)]) == [1.0]
             assert len(completion) < len(demonstration(problem))  # the terse style is the shorter one
         assert len(orders) > 1, "a problem of 3+ terms has several orders"
-        seen.update(sep for sep in BASE_SEPARATORS if any(sep in c.removeprefix("<think>\n ") for c in orders))
+        thoughts = [re.fullmatch(r"<think>\n (.*) </think>\n.*", c, flags=re.S).group(1) for c in orders]
+        seen.update(sep for t in thoughts for sep in re.findall(r"(?<=\d)[^\d*+=]+(?=\d)", t))
     assert seen == set(BASE_SEPARATORS)
 
 

@@ -11,13 +11,13 @@ Two policies write solutions, both in the paper's format (`<think>\\n ... </thin
 
 - the *base* style ([`base_completion`], the `pretrain` split the base model learns from): terse `a*b=c` and `a+b=c`
   steps, each choosing uniformly at random which pending product to compute or which two pending values to add
-  (and in which operand order), so the base model has real choices to make, and separated by a new line, `, ` or
-  `; ` (chosen at random too):
+  (and in which operand order), so the base model has real choices to make, and separated by a new line, ` `,
+  `, `, `; `, `. ` or ` | ` (chosen at random too):
 
   ```
   <think>
-   4*3=12; 13+12=25
-   5*6=30, 25+30=55 </think>
+   4*3=12 | 13+12=25
+   5*6=30. 25+30=55 </think>
   \\boxed{55}
   ```
 
@@ -63,8 +63,10 @@ Term = tuple[int, ...]
 ID_LEVELS = (3, 4)
 OOD_LEVELS = (5, 6)
 PRODUCT_PROBABILITY = 0.5
-# Between two steps of a base-style solution: a new line, or the same line after a comma or a semicolon.
-BASE_SEPARATORS = ("\n ", ", ", "; ")
+# Between two steps of a base-style solution: a new line, or the same line after a space, a comma, a semicolon, a
+# full stop or a bar. Six ways (ln 6 = 1.8 nats at each step boundary, ~0.1 nats per token of a base completion):
+# task version 2 had three, and its base met the entropy target only below 10% sampled accuracy (issue 14).
+BASE_SEPARATORS = ("\n ", " ", ", ", "; ", ". ", " | ")
 NUMBERS = (1, 20)
 FACTORS = (2, 6)
 # Small operands keep the base model's one-line sums learnable by a ~1M-parameter model in a CPU-sized pretraining
