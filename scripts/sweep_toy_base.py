@@ -3,11 +3,11 @@
 Scores a range of pretraining lengths of the `expressions` toy base in one run, to choose the shipped base's settings
 (issue 14: sampled T=1 in-distribution accuracy 10-30%, mean token entropy on its own samples >= 0.4 nats).
 
-    python scripts/sweep_toy_base.py --base-error-rate 0.2 --steps 1200 --every 200 --pretrain-per-level 9600
+    python scripts/sweep_toy_base.py --steps 1800 --every 100 --min-step 1000 --heldout-size 300
 
 It pretrains once with `pretrain_base(..., checkpoint_every=...)` (constant learning rate after warmup, so checkpoint
 `k` is the base that `pretrain_steps=k` gives) and prints, per checkpoint, one JSON line: greedy and sampled accuracy
-on the first `--heldout-per-level` held-out problems of each level, and the mean token entropy along the samples.
+on the first `--heldout-size` held-out problems, and the mean token entropy along the samples.
 """
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base-error-rate", type=float, default=ExpressionsWorldSettings.base_error_rate)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--steps", type=int, default=1800)
     parser.add_argument("--every", type=int, default=200)
-    parser.add_argument("--pretrain-per-level", type=int, default=9600)
-    parser.add_argument("--heldout-per-level", type=int, default=60)
+    parser.add_argument("--pretrain-per-level", type=int, default=ExpressionsWorldSettings().model.pretrain_per_level)
+    parser.add_argument("--heldout-size", type=int, default=120, help="score the first N held-out problems")
+    parser.add_argument("--min-step", type=int, default=0, help="score only the checkpoints from this step on")
     args = parser.parse_args(argv)
 
     default = ExpressionsWorldSettings()
@@ -46,15 +47,16 @@ def main(argv: list[str] | None = None) -> int:
         pretrain_learning_rate=args.learning_rate,
         pretrain_per_level=args.pretrain_per_level,
     )
-    settings = replace(
-        default, base_error_rate=args.base_error_rate, heldout_per_level=args.heldout_per_level, model=model
-    )
+    # Only the pretraining settings change: the splits' sizes stay the world's, so the pretraining data (drawn after
+    # the held-out problems) is the data the shipped base is built from.
+    settings = replace(default, base_error_rate=args.base_error_rate, model=model)
     splits = world_splits(settings)
-    tokenizer, heldout = settings.tokenizer(), splits["heldout"]
+    tokenizer, heldout = settings.tokenizer(), splits["heldout"].select(range(args.heldout_size))
     with tempfile.TemporaryDirectory() as scratch:
         pretrain_base(scratch, tokenizer, splits["pretrain"], model, settings.seed, checkpoint_every=args.every)
         checkpoints = Path(scratch, "checkpoints").glob("checkpoint-*")
         checkpoints = sorted(checkpoints, key=lambda p: int(p.name.split("-")[1]))
+        checkpoints = [p for p in checkpoints if int(p.name.split("-")[1]) >= args.min_step]
         for checkpoint in checkpoints:
             policy = AutoModelForCausalLM.from_pretrained(checkpoint)
             sampled = evaluate_heldout(policy, tokenizer, heldout, temperature=1.0, seed=0)
