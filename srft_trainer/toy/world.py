@@ -34,7 +34,7 @@ MANIFEST = "toy_world.json"
 SHIPPED_BASE_DIR = Path(__file__).parent / "base_model"
 SHIPPED_BASE_INFO = "build_info.json"
 # Bump when the `expressions` task's text format or levels change.
-EXPRESSIONS_TASK_VERSION = 2
+EXPRESSIONS_TASK_VERSION = 3
 TASKS = ("arithmetic", "expressions")
 SHIPPED_BASE_DIRS = {"arithmetic": SHIPPED_BASE_DIR, "expressions": Path(__file__).parent / "base_model_expressions"}
 
@@ -73,7 +73,9 @@ class ToyWorldSettings:
 
 
 # The pretraining of the shipped `expressions` base (made by `scripts/build_toy_base.py --task expressions`).
-EXPRESSIONS_MODEL = ToyModelSettings(pretrain_steps=400, pretrain_learning_rate=1e-3, pretrain_per_level=6400)
+# Chosen with `scripts/sweep_toy_base.py` (README, "Second toy task"): 1600 steps x 32 sequences, one pass over 48,000
+# problems, is where the base meets issue 14's targets (sampled accuracy 10-30%, entropy on its samples >= 0.4 nats).
+EXPRESSIONS_MODEL = ToyModelSettings(pretrain_steps=1600, pretrain_learning_rate=1e-3, pretrain_per_level=24000)
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ class ExpressionsWorldSettings:
         heldout_per_level (`int`): In-distribution held-out problems per number of terms (3 and 4).
         ood_per_level (`int`): Out-of-distribution held-out problems per number of terms (5 and 6).
         demo_error_rate (`float`): Fraction of the train demonstrations with one arithmetic slip.
-        base_error_rate (`float`): Per-step probability of a wrong last digit in the base model's pretraining data.
+        base_error_rate (`float`): Per-step probability of a wrong last digit in the base model's pretraining data
+            (a sloppy calculator: it puts part of the base's uncertainty on the digits that decide the reward).
         system_prompt (`str` or `None`): System message of every prompt (see [`TOY_SYSTEM_PROMPT`]).
         model ([`ToyModelSettings`]): Shape of the model and schedule of the base pretraining (on base-style
             completions: `pretrain_per_level` problems per number of terms).
@@ -100,7 +103,7 @@ class ExpressionsWorldSettings:
     heldout_per_level: int = 250
     ood_per_level: int = 100
     demo_error_rate: float = 0.25
-    base_error_rate: float = 0.0
+    base_error_rate: float = 0.3
     system_prompt: str | None = TOY_SYSTEM_PROMPT
     model: ToyModelSettings = field(default_factory=lambda: EXPRESSIONS_MODEL)
 
