@@ -5,7 +5,7 @@ the same budget (`--steps` optimizer steps x 64 sequences per step, the toy reci
 and 5 warmup steps), over several seeds, and scored on the same held-out problems.
 
     python benchmarks/paper_table.py             # 9 rows, 3 seeds, 60 steps: about 45 min on 2 CPU cores
-    python benchmarks/paper_table.py --task expressions   # the second toy task: 10 rows, in- and out-of-distribution
+    python benchmarks/paper_table.py --task expressions   # 10 rows, 3 seeds, 50 steps, ID and OOD: ~45 min
     python benchmarks/paper_table.py --ci        # base, grpo, srft; 1 seed, 2 steps, 8 problems (what CI runs)
     python benchmarks/paper_table.py --rows srft,grpo --seeds 0 --steps 100
 
@@ -16,8 +16,9 @@ training shows, scored at the end of every run (`--ood-size` problems). Its defa
 demonstrations filtered out (`min_demo_reward: 1.0`), and the report says which rows differ from SRFT by more than
 two standard deviations.
 
-Default budget: 60 steps per trained row, chosen so that 8 trained rows x 3 seeds fit ~45 minutes on 2 CPU cores
-(an RL step of 64 sequences takes ~1.6 s there, an SFT step ~0.4 s, a 100-problem greedy scoring a few seconds).
+Default budget (`DEFAULT_STEPS`): 60 steps per trained row on `arithmetic`, 50 on `expressions` (9 trained rows and an
+OOD scoring per run), chosen so that the default rows x 3 seeds fit ~45 minutes on 2 CPU cores (an RL step of 64
+sequences takes ~1.5-2 s there, an SFT step ~0.4 s, a 100-problem greedy scoring a few seconds).
 
 Rows (`ROWS`) are the toy recipes (`recipes/toy/{sft,grpo,srft}.yaml`) plus the same key overrides as the paper-scale
 recipes in `recipes/qwen2.5-math-7b/`, trained through `srft train`'s own plumbing (`srft_trainer.train.parse_args`,
@@ -97,6 +98,7 @@ ROWS: dict[str, Row] = {
 }
 PAPER_ROWS = [row for row in ROWS if row != "srft_filtered"]
 DEFAULT_ROWS = {"arithmetic": PAPER_ROWS, "expressions": list(ROWS)}
+DEFAULT_STEPS = {"arithmetic": 60, "expressions": 50}
 
 
 # ------------------------------------------------------------------------------------------------------- scoring
@@ -365,7 +367,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--task", choices=list(RECIPE_DIRS), default="arithmetic", help="which toy world")
     p.add_argument("--rows", default=None, help=f"comma-separated, from: {', '.join(ROWS)} (default: the task's)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
-    p.add_argument("--steps", type=int, default=60, help="optimizer steps per trained row (64 sequences each)")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps per trained row (64 sequences each; "
+                   f"default: {', '.join(f'{t} {n}' for t, n in DEFAULT_STEPS.items())})")  # fmt: skip
     p.add_argument("--heldout-size", type=int, default=100, help="held-out problems scored (the first N)")
     p.add_argument("--ood-size", type=int, default=200, help="out-of-distribution problems scored at the end")
     p.add_argument("--eval-every", type=int, default=10, help="score the held-out problems every N steps")
@@ -374,6 +377,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.ci:
         a.rows, a.seeds, a.steps, a.heldout_size, a.eval_every, a.ood_size = "base,grpo,srft", "0", 2, 8, 1, 8
+    if a.steps is None:
+        a.steps = DEFAULT_STEPS[a.task]
     if a.output_dir is None:
         a.output_dir = Path("outputs/paper_table" + ("" if a.task == "arithmetic" else f"-{a.task}"))
     a.rows = DEFAULT_ROWS[a.task] if a.rows is None else [r.strip() for r in a.rows.split(",") if r.strip()]
