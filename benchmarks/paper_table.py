@@ -5,7 +5,7 @@ the same budget (`--steps` optimizer steps x 64 sequences per step, the toy reci
 and 5 warmup steps), over several seeds, and scored on the same held-out problems.
 
     python benchmarks/paper_table.py             # 9 rows, 3 seeds, 60 steps: about 45 min on 2 CPU cores
-    python benchmarks/paper_table.py --task expressions   # 10 rows, 3 seeds, 50 steps, ID and OOD: ~45 min
+    python benchmarks/paper_table.py --task expressions   # 10 rows, 3 seeds, 50 steps, ID and OOD: 53 min
     python benchmarks/paper_table.py --ci        # base, grpo, srft; 1 seed, 2 steps, 8 problems (what CI runs)
     python benchmarks/paper_table.py --rows srft,grpo --seeds 0 --steps 100
 
@@ -18,7 +18,9 @@ two standard deviations.
 
 Default budget (`DEFAULT_STEPS`): 60 steps per trained row on `arithmetic`, 50 on `expressions` (9 trained rows and an
 OOD scoring per run), chosen so that the default rows x 3 seeds fit ~45 minutes on 2 CPU cores (an RL step of 64
-sequences takes ~1.5-2 s there, an SFT step ~0.4 s, a 100-problem greedy scoring a few seconds).
+sequences takes ~1.5-2 s there, an SFT step ~0.4 s, a 100-problem greedy scoring a few seconds). The expressions
+table took 53 min: policies pulled into the demonstrations' style ramble to the length limit, which slows their
+steps and scoring.
 
 Rows (`ROWS`) are the toy recipes (`recipes/toy/{sft,grpo,srft}.yaml`) plus the same key overrides as the paper-scale
 recipes in `recipes/qwen2.5-math-7b/`, trained through `srft train`'s own plumbing (`srft_trainer.train.parse_args`,

@@ -198,6 +198,10 @@ def test_tasks_pick_their_recipes_and_rows(paper_table, tmp_path):
     assert "`recipes/toy/expressions/srft.yaml` with `min_demo_reward: 1.0`" in paper_table.legend(
         ["srft_filtered"], "expressions"
     )
+    # Each task has its own default budget (the README's tables); --steps and --ci override it.
+    assert paper_table.parse([]).steps == 60 and paper_table.parse(["--task", "expressions"]).steps == 50
+    assert paper_table.parse(["--task", "expressions", "--steps", "7"]).steps == 7
+    assert paper_table.parse(["--task", "expressions", "--ci"]).steps == 2
 
 
 @pytest.mark.slow
