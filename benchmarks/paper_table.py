@@ -56,7 +56,7 @@ from transformers import PrinterCallback, TrainerCallback
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "toy"
 RECIPE_DIRS = {"arithmetic": RECIPES, "expressions": RECIPES / "expressions"}
-OOD_MAX_NEW_TOKENS = 256  # a 6-term solution in the demonstrations' style is ~190 characters
+OOD_MAX_NEW_TOKENS = 256  # a 6-term solution in the demonstrations' style is up to 189 characters
 FINAL_ENTROPY_STEPS = 5  # the table's training entropy: mean over this many last logged steps (one step is noisy)
 LOGGED_KEYS = ("loss", "entropy", "reward", "frac_reward_zero_std", "srft/w_sft", "srft/w_rl", "mean_token_accuracy")
 

@@ -73,8 +73,9 @@ class ToyWorldSettings:
 
 
 # The pretraining of the shipped `expressions` base (made by `scripts/build_toy_base.py --task expressions`).
-# Chosen with `scripts/sweep_toy_base.py` (README, "Second toy task"): 1600 steps x 32 sequences, one pass over 48,000
-# problems, is where the base meets issue 14's targets (sampled accuracy 10-30%, entropy on its samples >= 0.4 nats).
+# Chosen with `scripts/sweep_toy_base.py` (README, "Second toy task"): 1600 steps x 32 sequences, ~1.07 passes over
+# 48,000 problems, is where the base meets issue 14's targets (sampled accuracy 10-30%, entropy on its samples >= 0.4
+# nats).
 EXPRESSIONS_MODEL = ToyModelSettings(pretrain_steps=1600, pretrain_learning_rate=1e-3, pretrain_per_level=24000)
 
 
