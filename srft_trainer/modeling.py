@@ -10,13 +10,16 @@ The paper, following LUFFY, extends Qwen2.5-Math-7B's context before training: `
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from transformers import AutoConfig, PretrainedConfig, PreTrainedModel
+
+# Kept importable from here: the hand-off of these overrides to TRL's colocated engine lives with the rest of what
+# this project does to that engine.
+from .vllm_colocate import vllm_colocate_overrides  # noqa: F401
 
 
 PAPER_CONTEXT_OVERRIDES: dict[str, Any] = {"rope_theta": 40000.0, "max_position_embeddings": 16384}
@@ -154,38 +157,3 @@ def vllm_hf_overrides(config: PretrainedConfig, overrides: Mapping[str, Any]) ->
         else:
             result[key] = getattr(new, key)
     return result
-
-
-@contextlib.contextmanager
-def vllm_colocate_overrides(hf_overrides: Mapping[str, Any] | None) -> Iterator[None]:
-    """
-    While active, TRL's colocated vLLM engine (`trl.generation.vllm_generation.LLM(model.name_or_path, ...)`, built
-    in the trainer's `__init__`) is created with `hf_overrides`: without them vLLM would read the checkpoint's own
-    config.json and generate with the original RoPE base and context length while the policy trains with the new ones.
-
-    Args:
-        hf_overrides (`Mapping[str, Any]` or `None`):
-            The output of [`vllm_hf_overrides`]; `None` or empty changes nothing.
-
-    Example:
-    ```python
-    >>> with vllm_colocate_overrides(vllm_hf_overrides(config, PAPER_CONTEXT_OVERRIDES)):
-    ...     trainer = SRFTTrainer(model, args=SRFTConfig(use_vllm=True, vllm_mode="colocate"), ...)
-    ```
-    """
-    from trl.generation import vllm_generation
-
-    original = getattr(vllm_generation, "LLM", None)  # absent when vLLM is not installed
-    if not hf_overrides or original is None:
-        yield
-        return
-
-    def build_llm(*args: Any, **kwargs: Any) -> Any:
-        kwargs["hf_overrides"] = {**(kwargs.get("hf_overrides") or {}), **hf_overrides}
-        return original(*args, **kwargs)
-
-    vllm_generation.LLM = build_llm
-    try:
-        yield
-    finally:
-        vllm_generation.LLM = original

@@ -204,7 +204,8 @@ def build_trainer(
     from transformers import AutoTokenizer
     from trl import get_peft_config, get_quantization_config
 
-    from .modeling import load_config, load_model, vllm_colocate_overrides, vllm_hf_overrides
+    from .modeling import load_config, load_model, vllm_hf_overrides
+    from .vllm_colocate import vllm_colocate_overrides
 
     model_init_kwargs = dict(
         revision=model_args.model_revision,
@@ -310,8 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     check_local_path(model_args.model_name_or_path, "model_name_or_path")
     if script_args.trainer not in ("sft", "sft_kl"):
         from .rewards import resolve_reward_funcs
+        from .vllm_colocate import check_vllm_setup
 
         resolve_reward_funcs(script_args.reward_funcs)  # fail on a bad name before loading anything
+        check_vllm_setup(training_args)
 
     train_dataset = load_split(script_args.dataset_name, script_args.dataset_train_split, script_args.dataset_config)
     eval_dataset = None
@@ -363,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 1
     if hasattr(trainer, "end"):  # transformers >= 5.18: closes trackers and the process group
+        from .vllm_colocate import shutdown_colocated_engine
+
+        shutdown_colocated_engine(trainer)  # before the group goes (SRFTTrainer.end() does it too)
         trainer.end()
     return 0
 

@@ -20,6 +20,7 @@ from .config import SRFTConfig
 from .demos import DemoStats, DemoTokenizer, normalize_demos, plan_group_demos
 from .losses import srft_loss
 from .reward_guard import GuardedReward, guard_reward_funcs
+from .vllm_colocate import check_vllm_setup, shutdown_colocated_engine, vllm_colocate_overrides
 
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,9 @@ class SRFTTrainer(GRPOTrainer):
                 )
         if args.guard_rewards:
             reward_funcs = guard_reward_funcs(reward_funcs, args.reward_timeout)
-        super().__init__(model, reward_funcs, args=args, train_dataset=train_dataset, **kwargs)
+        check_vllm_setup(args)
+        with vllm_colocate_overrides():  # the colocated engine is built in here (vLLM's CPU build needs adapting)
+            super().__init__(model, reward_funcs, args=args, train_dataset=train_dataset, **kwargs)
         if self._is_vlm and args.num_demos_per_group > 0:
             raise ValueError("SRFT demonstration slots support text models only: set `num_demos_per_group=0`.")
         if args.min_demo_reward is not None and args.demo_reward is None:
@@ -105,6 +108,11 @@ class SRFTTrainer(GRPOTrainer):
         self._demo_plan: list[list[int] | None] | None = None
         self._local_is_demo: torch.Tensor | None = None
         self._step_rewards: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def end(self) -> None:
+        """Shuts down a colocated vLLM engine on CPU while the process group exists, then `Trainer.end()`."""
+        shutdown_colocated_engine(self)
+        super().end()
 
     # ----------------------------------------------------------------------------------------------- demonstrations
     def _render_conversation(self, messages: list[dict], add_generation_prompt: bool) -> list[int]:

@@ -124,6 +124,7 @@ def test_colocated_vllm_gets_the_config_overrides(tmp_path, assets, monkeypatch)
 
     monkeypatch.setattr(vllm_generation, "is_vllm_available", lambda: True)
     monkeypatch.setattr(vllm_generation, "LLM", FakeLLM, raising=False)
+    monkeypatch.setattr("srft_trainer.trainer.check_vllm_setup", lambda args: None)  # a GPU build, as it were
     for var in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):  # set by TRL's colocate mode
         monkeypatch.delenv(var, raising=False)
     overrides = {"rope_theta": 40000.0, "max_position_embeddings": 1024}
@@ -135,6 +136,8 @@ def test_colocated_vllm_gets_the_config_overrides(tmp_path, assets, monkeypatch)
     assert hf["max_position_embeddings"] == 1024 and hf["rope_parameters"]["rope_theta"] == 40000.0
     assert trainer.model.config.rope_parameters["rope_theta"] == 40000.0  # the policy trains with the same
     assert vllm_generation.LLM is FakeLLM  # the hook is gone once the trainer is built
+    assert vllm_generation.VLLMGeneration._init_vllm.__module__ == "trl.generation.vllm_generation"
+    assert "dtype" not in built[0] and "kv_cache_memory_bytes" not in built[0]  # CPU-only arguments stay out
 
 
 def test_sft_kl_short_run(tmp_path, assets):
