@@ -16,6 +16,14 @@ Measured, each as the median of `--reps` alternating repetitions:
 4. forward passes per micro-batch in the loss path (a forward hook counts them). Target: equal.
 5. loss path of the released code's variant (`OFFICIAL`: the objective of recipes/qwen2.5-math-7b/srft_official.yaml)
    against the same GRPOTrainer, on the same inputs. Printed beside the default's; the 1.05 target is the default's.
+
+With `--vllm` (vLLM installed: its CPU build here, README "Generation with vLLM"), instead:
+1. full step with TRL's colocated vLLM engine for both trainers (weight sync included: the step counter moves before
+   each step), each trainer in its own child process (one engine per process), alternating grpo, srft, srft, grpo.
+   Target <= 1.00; SRFT generates (G-1)/G of GRPO's sequences.
+2. generation alone on the same prompts and lengths: vLLM's engine against transformers' `generate` (ratio < 1 means
+   vLLM is faster).
+3. engine start-up (building the trainer with its engine), reported on its own, never inside a step.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen2Config,
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 from srft_trainer import SRFTConfig, SRFTTrainer  # noqa: E402
+from srft_trainer.vllm_colocate import shutdown_colocated_engine, vllm_colocate_overrides  # noqa: E402
 
 
 CHAT_TEMPLATE = (
@@ -96,6 +105,9 @@ OFFICIAL = dict(
 )  # fmt: skip
 
 
+MODEL_DIR = "/tmp/srft-overhead-model"
+
+
 def make_trainer(kind: str, tok, a: argparse.Namespace):
     common = dict(
         output_dir=f"/tmp/srft-overhead-{kind}", per_device_train_batch_size=a.batch, num_generations=a.group,
@@ -103,6 +115,13 @@ def make_trainer(kind: str, tok, a: argparse.Namespace):
         use_cpu=a.device == "cpu", bf16=a.bf16, gradient_checkpointing=False, seed=0,
     )  # fmt: skip
     m = model(tok, a).to(a.device)
+    if a.vllm:  # the colocated engine loads the model from its folder; every rollout runs to the length limit
+        m.save_pretrained(MODEL_DIR)
+        tok.save_pretrained(MODEL_DIR)
+        m = Qwen2ForCausalLM.from_pretrained(MODEL_DIR, dtype=m.dtype).to(a.device)
+        m.generation_config = model(tok, a).generation_config
+        common.update(use_vllm=True, vllm_mode="colocate", vllm_max_model_length=a.completion_len + 64,
+                      generation_kwargs={"ignore_eos": True})  # fmt: skip
     if kind.startswith("srft"):
         args = SRFTConfig(**common, **(OFFICIAL if kind == "srft_official" else {}))
         trainer = SRFTTrainer(
@@ -110,9 +129,10 @@ def make_trainer(kind: str, tok, a: argparse.Namespace):
         )
     else:
         args = GRPOConfig(**common)
-        trainer = GRPOTrainer(
-            model=m, reward_funcs=[reward], args=args, train_dataset=dataset(a), processing_class=tok
-        )
+        with vllm_colocate_overrides():  # TRL's own trainer on vLLM's CPU build needs the same engine adaptation
+            trainer = GRPOTrainer(
+                model=m, reward_funcs=[reward], args=args, train_dataset=dataset(a), processing_class=tok
+            )
     trainer.model.train()
     trainer.current_gradient_accumulation_steps = 1  # set by Trainer's loop, which this benchmark bypasses
     return trainer
@@ -183,6 +203,108 @@ def peak_memory(kind: str, argv: list[str]) -> int:
     return json.loads(out.stdout.strip().splitlines()[-1])["peak"]
 
 
+def vllm_child(kind: str, a: argparse.Namespace) -> None:
+    """One trainer with its colocated engine: start-up, full steps, and (SRFT) generation vLLM vs transformers."""
+    tok = tokenizer()
+    start = time.perf_counter()
+    trainer = make_trainer(kind, tok, a)
+    startup = time.perf_counter() - start
+    engine, generated = trainer.vllm_generation.llm, []
+    engine_generate = engine.generate
+
+    def counting_generate(*args, **kwargs):  # sequences the engine really produced, for both trainers
+        outputs = engine_generate(*args, **kwargs)
+        generated.append(sum(len(output.outputs) for output in outputs))
+        return outputs
+
+    engine.generate = counting_generate
+    steps = []
+    for rep in range(a.reps + 1):  # the first is a warm-up
+        trainer.state.global_step += 1  # a new policy: TRL syncs the weights into the engine, as in training
+        elapsed = time_step(trainer, a)
+        if rep:
+            steps.append(elapsed)
+    engine.generate = engine_generate
+    result = {"startup": startup, "steps": steps, "generated": sum(generated) / (a.reps + 1)}
+    if kind == "srft":
+        result.update(generation_times(trainer, tok, a))
+    shutdown_colocated_engine(trainer)  # before the process group goes
+    trainer.end()
+    print(json.dumps(result))
+
+
+def generation_times(trainer, tok, a: argparse.Namespace) -> dict:
+    """vLLM's engine and transformers' `generate` on the same prompts, each to `completion_len` new tokens."""
+    from vllm import SamplingParams
+
+    prompts = [row["prompt"] for row in rows(a)]
+    ids = [tok.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+           for p in prompts]  # fmt: skip
+    params = SamplingParams(max_tokens=a.completion_len, ignore_eos=True, temperature=1.0)
+    batch = tok.pad({"input_ids": ids}, return_tensors="pt").to(a.device)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    times: dict[str, list[float]] = {"vllm_generate": [], "hf_generate": []}
+    for rep in range(a.reps + 1):
+        start = time.perf_counter()
+        trainer.vllm_generation.llm.generate([{"prompt_token_ids": i} for i in ids], params, use_tqdm=False)
+        vllm_time = time.perf_counter() - start
+        start = time.perf_counter()
+        with torch.no_grad():
+            model.generate(**batch, max_new_tokens=a.completion_len, do_sample=True)
+        hf_time = time.perf_counter() - start
+        if rep:  # the first is a warm-up
+            times["vllm_generate"].append(vllm_time)
+            times["hf_generate"].append(hf_time)
+    return times
+
+
+def vllm_main(a: argparse.Namespace, argv: list[str]) -> None:
+    results: dict[str, list[dict]] = {"grpo": [], "srft": []}
+    order = ["grpo", "srft"] if a.tiny else ["grpo", "srft", "srft", "grpo"]
+    for kind in order:
+        out = subprocess.run([sys.executable, __file__, *argv, "--vllm-child", kind], capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(out.stderr[-4000:])
+        results[kind].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    med = statistics.median
+
+    def all_of(kind: str, key: str) -> list[float]:
+        return [value for run in results[kind] for value in (run[key] if isinstance(run[key], list) else [run[key]])]
+
+    srft_step, grpo_step = med(all_of("srft", "steps")), med(all_of("grpo", "steps"))
+    srft_gen, grpo_gen = med(all_of("srft", "generated")), med(all_of("grpo", "generated"))
+    vllm_gen, hf_gen = med(all_of("srft", "vllm_generate")), med(all_of("srft", "hf_generate"))
+    print(
+        f"\nmodel: Qwen2 shape, hidden {a.hidden}, {a.layers} layers; device {a.device}; batch {a.batch} rows, "
+        f"groups of {a.group}; completion {a.completion_len} tokens (every rollout to the limit); colocated vLLM "
+        f"engine, one per trainer process; median of {a.reps} steps x {len(results['srft'])} process(es) each"
+    )
+    print("\n| measure | SRFT | GRPO | SRFT / GRPO | target |\n|---|---|---|---|---|")
+    ratio = srft_step / grpo_step
+    ok = "ok" if ratio <= 1.0 + 1e-9 else "MISSED"
+    print(
+        f"| full step with vLLM (sync + generation + loss + backward) | {srft_step:.4g} s | {grpo_step:.4g} s | "
+        f"{ratio:.3f} | <= 1.00 ({ok}) |"
+    )
+    expected = (a.group - 1) / a.group
+    print(
+        f"| sequences generated per step | {srft_gen:.0f} | {grpo_gen:.0f} | {srft_gen / grpo_gen:.3f} | "
+        f"{expected:.3f} ((G-1)/G) |"
+    )
+    print(
+        f"| engine start-up (trainer construction, not in any step) | {med(all_of('srft', 'startup')):.1f} s | "
+        f"{med(all_of('grpo', 'startup')):.1f} s | | reported |"
+    )
+    print(
+        "\n| generation of the same prompts and lengths | vLLM | transformers generate | vLLM / transformers |"
+        "\n|---|---|---|---|"
+    )
+    print(
+        f"| {a.batch} sequences x {a.completion_len} tokens | {vllm_gen:.4g} s | {hf_gen:.4g} s | "
+        f"{vllm_gen / hf_gen:.3f} |"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu")
@@ -200,25 +322,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (CI)")
     p.add_argument("--peak-tflops", type=float, default=None,
                    help="dense peak of the device (989 for H100 SXM bf16): prints MFU of the loss path")  # fmt: skip
+    p.add_argument("--vllm", action="store_true", help="full step and generation with TRL's colocated vLLM engine")
     p.add_argument("--memory-child", choices=["srft", "grpo"], help=argparse.SUPPRESS)
+    p.add_argument("--vllm-child", choices=["srft", "grpo"], help=argparse.SUPPRESS)
     argv = list(sys.argv[1:] if argv is None else argv)
     a = p.parse_args(argv)
     if a.tiny:
+        # vLLM's CPU attention needs a head size it has kernels for (32 here: hidden 128, 4 heads).
+        hidden, intermediate = (128, 256) if a.vllm else (32, 64)
         a.hidden, a.intermediate, a.layers, a.vocab, a.batch, a.group, a.completion_len, a.reps = (
-            32,
-            64,
-            1,
-            128,
-            8,
-            4,
-            16,
-            3,
-        )
-        argv = [x for x in argv if x != "--tiny"] + ["--hidden", "32", "--intermediate", "64", "--layers", "1",
-                                                     "--vocab", "128", "--batch", "8", "--group", "4",
-                                                     "--completion-len", "16"]  # fmt: skip
+            hidden, intermediate, 1, 128, 8, 4, 16, 3
+        )  # fmt: skip
+        argv = [x for x in argv if x != "--tiny"] + ["--hidden", str(hidden), "--intermediate", str(intermediate),
+                                                     "--layers", "1", "--vocab", "128", "--batch", "8", "--group",
+                                                     "4", "--completion-len", "16", "--reps", "3"]  # fmt: skip
     if a.memory_child:
         return memory_child(a.memory_child, a)
+    if a.vllm_child:
+        return vllm_child(a.vllm_child, a)
+    if a.vllm:
+        return vllm_main(a, argv)
 
     tok = tokenizer()
     kinds = ("grpo", "srft", "srft_official")

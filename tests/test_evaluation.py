@@ -231,6 +231,7 @@ def test_vllm_backend_maps_engine_arguments_and_outputs(monkeypatch):
             ]
 
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=lambda **kw: kw))
+    monkeypatch.setattr("srft_trainer.vllm_colocate.vllm_on_cpu", lambda: False)  # a GPU build
     backend = VLLMBackend("m", tensor_parallel_size=2, gpu_memory_utilization=0.5, max_model_len=4096, seed=3)
     assert calls["llm"] == dict(model="m", tokenizer=None, tensor_parallel_size=2, gpu_memory_utilization=0.5,
                                 dtype="auto", max_model_len=4096, seed=3)  # fmt: skip
@@ -239,6 +240,26 @@ def test_vllm_backend_maps_engine_arguments_and_outputs(monkeypatch):
     assert out == [["p0s0", "p0s1", "p0s2"], ["p1s0", "p1s1", "p1s2"]]
     assert calls["chat"][1] == {"n": 3, "temperature": 0.6, "top_p": 0.95, "max_tokens": 100,
                                 "skip_special_tokens": True}  # fmt: skip
+
+
+def test_vllm_backend_on_the_cpu_build_runs_the_checkpoint_dtype_with_a_sized_kv_cache(monkeypatch, tmp_path):
+    from tiny import tiny_model, tiny_tokenizer
+
+    from srft_trainer.vllm_colocate import cpu_kvcache_bytes, kv_bytes_per_token
+
+    model = tiny_model(tiny_tokenizer())
+    model.save_pretrained(tmp_path / "m")  # float32 on disk: "auto" must not become vLLM's bfloat16 on CPU
+    calls = {}
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=lambda **kw: calls.update(kw)))
+    monkeypatch.setattr("srft_trainer.vllm_colocate.vllm_on_cpu", lambda: True)
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    VLLMBackend(str(tmp_path / "m"), max_model_len=256)
+    assert calls["dtype"] == "float32"
+    per_token = kv_bytes_per_token(model.config, torch.float32)
+    assert cpu_kvcache_bytes(per_token, 256, 1, 10**15) <= calls["kv_cache_memory_bytes"]
+    assert calls["kv_cache_memory_bytes"] <= cpu_kvcache_bytes(per_token, 256, 256, 10**15)
+    VLLMBackend(str(tmp_path / "m"), dtype="bfloat16", max_num_seqs=8)  # an explicit choice is kept
+    assert calls["dtype"] == "bfloat16" and calls["max_num_seqs"] == 8
 
 
 def test_data_dir_serves_what_it_has_and_leaves_the_rest_to_the_hub(tmp_path):

@@ -8,7 +8,10 @@ Supported sources for each benchmark:
   LUFFY's `math_id.parquet`, which holds several benchmarks told apart by `data_source`;
 - a local plain file (`.parquet`, `.jsonl`, `.json`) with a `problem` (or `question`) and an `answer` column, plus an
   `options` list column for multiple choice;
-- the benchmark's Hub data set (or a local copy of it: a directory `datasets.load_dataset` can read).
+- the benchmark's Hub data set (or a local copy of it: a directory `datasets.load_dataset` can read);
+- a file in this project's training layout (`prompt` chat messages, `solution`), such as the toy world's
+  `heldout.jsonl` (benchmark `toy`: `srft eval --benchmarks toy --data-dir outputs/toy-world`); its prompts are used
+  as they are.
 """
 
 from __future__ import annotations
@@ -144,6 +147,8 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
               "Idavidrein/gpqa", "gpqa_diamond", "train", _gpqa_row),
         _spec("mmlu_pro", "MMLU-Pro", "choice", "ood", 1, ("mmlu_pro", "mmlu-pro"), ("mmlu_pro.parquet",),
               "TIGER-Lab/MMLU-Pro", None, "test", _mmlu_pro_row),
+        # The offline toy world's held-out split (no Hub copy): a toy world folder or its heldout.jsonl.
+        _spec("toy", "Toy", "math", "toy", 1, ("toy",), ("heldout.jsonl",), "", None, "train"),
     )
 }  # fmt: skip
 # The paper's eight (Table 2); AIME25 is available on request.
@@ -173,6 +178,20 @@ def _read_table(path: Path) -> list[dict]:
 
 def _is_verl(rows: list[dict]) -> bool:
     return bool(rows) and "prompt" in rows[0] and "reward_model" in rows[0]
+
+
+def _is_training_layout(rows: list[dict]) -> bool:
+    return bool(rows) and isinstance(rows[0].get("prompt"), list) and "solution" in rows[0]
+
+
+def _training_rows(rows: list[dict], path: Path) -> list[tuple[list[dict], str, None]]:
+    out = []
+    for i, row in enumerate(rows):
+        prompt, gold = row.get("prompt"), row.get("solution")
+        if not isinstance(prompt, list) or not prompt or gold is None:
+            raise ValueError(f"{path}: row {i} lacks `prompt` chat messages or a `solution`.")
+        out.append(([{"role": m["role"], "content": m["content"]} for m in prompt], str(gold), None))
+    return out
 
 
 def _select_source(rows: list[dict], spec: BenchmarkSpec, path: Path) -> list[dict]:
@@ -263,9 +282,16 @@ def read_source(spec: BenchmarkSpec, source: str | Path | None) -> list[tuple[li
             raise ValueError(f"{path}: the file has no rows.")
         if _is_verl(rows):
             return _verl_rows(rows, spec, path)
+        if _is_training_layout(rows):
+            return _training_rows(rows, path)
         return [(_to_messages(spec, q, o), g, o) for q, g, o in _plain_rows(rows, spec, path)]
     from datasets import load_dataset
 
+    if not (source or spec.hub_id):
+        raise ValueError(
+            f"{spec.name}: no Hub copy; pass a file with --benchmark-file {spec.name}=PATH or its folder with "
+            "--data-dir."
+        )
     repo = str(source or spec.hub_id)
     try:
         dataset = load_dataset(repo, spec.hub_config, split=spec.hub_split)
@@ -366,7 +392,7 @@ def load_benchmark(
         source = find_source(spec, source) or source
     rows = read_source(spec, source)
     system = {m["content"] for prompt, _, _ in rows for m in prompt if m["role"] == "system"}
-    if system and system != {SYSTEM_PROMPT}:
+    if system and system != {SYSTEM_PROMPT} and spec.name != "toy":  # the toy world has its own short prompt
         logger.warning("%s: the source's system prompt differs from the training one (srft_trainer.prompts).", name)
     problems = build_problems(spec, rows, seed=seed, shuffle=shuffle)
     return problems[:limit] if limit is not None else problems

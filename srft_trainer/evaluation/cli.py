@@ -54,12 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         choices=["auto", "vllm", "transformers"],
         default="auto",
-        help="auto: vLLM when installed and a GPU is visible, else transformers.",
+        help="auto: vLLM when a GPU is visible and vLLM is installed, or when vLLM's CPU build is installed; else "
+        "transformers.",
     )
     parser.add_argument("--batch-size", type=int, default=8, help="transformers: sequences per generate call.")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--device", help="transformers: cpu, cuda, cuda:1, ... (default: cuda when available).")
-    parser.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM: GPUs per model replica.")
+    parser.add_argument(
+        "--tensor-parallel-size", type=int, default=1, help="vLLM: GPUs (or CPU processes) per model replica."
+    )
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vLLM.")
     parser.add_argument("--max-model-len", type=int, help="vLLM: context length (default: the model's).")
     parser.add_argument(
@@ -99,7 +102,10 @@ def _backend(args: argparse.Namespace):
     if name == "auto":
         import torch
 
-        name = "vllm" if importlib.util.find_spec("vllm") and torch.cuda.is_available() else "transformers"
+        from ..vllm_colocate import vllm_on_cpu
+
+        installed = importlib.util.find_spec("vllm") is not None
+        name = "vllm" if installed and (torch.cuda.is_available() or vllm_on_cpu()) else "transformers"
     if name == "vllm":
         return VLLMBackend(
             args.model,

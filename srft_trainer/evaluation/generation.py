@@ -1,6 +1,7 @@
 # Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
 """
-Generation backends for evaluation: transformers `generate` (CPU or GPU, batched) and vLLM (GPU, lazily imported).
+Generation backends for evaluation: transformers `generate` (CPU or GPU, batched) and vLLM (GPU, or vLLM's CPU build;
+lazily imported).
 
 Both take chat prompts and return `n` completions per prompt, decoded without special tokens; everything after
 generation (grading, files, report) is shared, so both backends give the same results format.
@@ -129,10 +130,11 @@ class TransformersBackend:
 
 class VLLMBackend:
     """
-    Generates with vLLM's offline `LLM.chat` (GPU). vLLM is imported only here: install the `vllm` extra.
-
-    Untested in this project's CI and on our GPU machines (vLLM cannot be installed there); it shares every step
-    after generation with [`TransformersBackend`], which is tested.
+    Generates with vLLM's offline `LLM.chat`. vLLM is imported only here: install the `vllm` extra (GPU) or vLLM's
+    CPU build (README, "Generation with vLLM"). On the CPU build, `dtype="auto"` means the checkpoint's own dtype (vLLM
+    would otherwise run a float32 checkpoint in bfloat16) and the KV cache is sized unless `VLLM_CPU_KVCACHE_SPACE`
+    is set ([`srft_trainer.vllm_colocate.cpu_engine_kwargs_for`]). Tested on the CPU build by the `vllm` stage of
+    `.ci/run` (the same greedy accuracy as [`TransformersBackend`] on the toy held-out set); not run on GPUs here.
 
     Args:
         model (`str`): Hub id or local path.
@@ -166,9 +168,19 @@ class VLLMBackend:
             from vllm import LLM
         except ImportError as e:
             raise ImportError(
-                "the vLLM backend needs vLLM: `pip install 'srft-trainer[vllm]'` (GPU only), or use "
-                "`--backend transformers`."
+                "the vLLM backend needs vLLM: `pip install 'srft-trainer[vllm]'` on GPUs, vLLM's CPU build on a CPU "
+                "machine (README, 'Generation with vLLM'), or use `--backend transformers`."
             ) from e
+        from ..vllm_colocate import cpu_engine_kwargs_for, vllm_on_cpu
+
+        if vllm_on_cpu():
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(model)
+            torch_dtype = (getattr(config, "dtype", None) or "float32") if dtype == "auto" else dtype
+            cpu = cpu_engine_kwargs_for(config, torch_dtype, max_model_len, llm_kwargs.get("max_num_seqs", 256))
+            dtype = cpu.pop("dtype")
+            llm_kwargs = {**cpu, **llm_kwargs}
         self.llm = LLM(
             model=model,
             tokenizer=tokenizer,

@@ -109,6 +109,8 @@ def markdown_table(summary: dict) -> str:
             values.append(_pct(summary["benchmarks"][name]["accuracy"]))
         header.append("Avg.")
         values.append(_pct(summary["averages"][group]["accuracy"]))
+    if not header:  # no paper benchmark (e.g. the toy held-out split alone)
+        return "\n".join(lines) + "\n"
     paper = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header), "| " + " | ".join(values) + " |"]
     return "\n".join(lines) + "\n\n" + "\n".join(paper) + "\n"
 
