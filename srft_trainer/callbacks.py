@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import threading
@@ -69,14 +70,36 @@ def estimated_checkpoint_bytes(model: torch.nn.Module, save_only_model: bool) ->
     return weights + (0 if save_only_model else 8 * trainable)
 
 
+def output_dir_problem(output_dir: str) -> str | None:
+    """
+    Why `output_dir` cannot hold the run, found without creating anything (`None` when it can): a regular file where
+    it or one of its parents should be a folder, or a folder that cannot be written.
+    """
+    path = Path(output_dir).expanduser()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        what = "is a file" if existing == path else f"is under {str(existing)!r}, which is a file"
+        return f"output_dir {str(path)!r} {what}: choose a folder path for `output_dir`"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"output_dir {str(path)!r} cannot be created or written ({str(existing)!r} is not writable)"
+    return None
+
+
 def check_output_dir(output_dir: str, needed_bytes: int = 0) -> None:
     """
     Fails now, with the path and the fix, if `output_dir` cannot be written or lacks the room for one checkpoint.
 
     Raises:
-        `PermissionError` / `OSError`: the directory cannot be created or written, or the disk is too full.
+        `NotADirectoryError` / `PermissionError` / `OSError`: the directory cannot be created or written, or the
+        disk is too full.
     """
     path = Path(output_dir)
+    problem = output_dir_problem(output_dir)
+    if problem is not None:
+        error = NotADirectoryError if "file" in problem.split(":")[0] else PermissionError
+        raise error(problem)
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".srft-write-test-{uuid.uuid4().hex}"

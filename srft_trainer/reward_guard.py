@@ -13,6 +13,7 @@ from typing import Any
 
 
 logger = logging.getLogger(__name__)
+_FAILED = object()  # a row whose reward raised (already counted)
 
 
 class GuardedReward:
@@ -27,18 +28,21 @@ class GuardedReward:
       `srft_trainer.grading` already).
     - A wrong number of rewards raises, as in TRL: that is a bug in the function, not a bad row.
 
-    Each kind of failure is counted in `failures` and warned about once, with the offending example.
+    Each kind of failure is counted once per row in `failures` and warned about once, with the offending example;
+    `last_failure` keeps the latest, for the error that stops a run without reward signal ([`RewardSignalWatch`]).
     """
 
     def __init__(self, func: Callable, timeout: float | None = None):
         self.func = func
         self.timeout = timeout
         self.failures: Counter[str] = Counter()
+        self.last_failure: str | None = None
         self._warned: set[str] = set()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1) if timeout else None
         functools.update_wrapper(self, func)
 
     def _warn(self, kind: str, detail: str) -> None:
+        self.last_failure = detail
         if kind not in self._warned:
             self._warned.add(kind)
             logger.warning(
@@ -73,9 +77,9 @@ class GuardedReward:
             values = [self._one_row(batch, i) for i in range(n)]
         if len(values) != n:
             raise ValueError(f"Reward function {self.__name__!r} returned {len(values)} rewards for {n} completions.")
-        return [self._clean(v, completions[i]) for i, v in enumerate(values)]
+        return [None if v is _FAILED else self._clean(v, completions[i]) for i, v in enumerate(values)]
 
-    def _one_row(self, batch: dict[str, Any], i: int) -> float | None:
+    def _one_row(self, batch: dict[str, Any], i: int) -> Any:
         row = {
             k: ([v[i]] if isinstance(v, list) and len(v) == len(batch["completions"]) else v) for k, v in batch.items()
         }
@@ -86,7 +90,7 @@ class GuardedReward:
             self._warn(
                 "exception", f"raised {type(err).__name__}: {err} on completion {batch['completions'][i]!r:.300}"
             )
-            return None
+            return _FAILED  # counted here, not again as a None
 
     def _clean(self, value: Any, completion: Any) -> float | None:
         if value is None:
@@ -121,3 +125,62 @@ def guard_reward_funcs(reward_funcs: Any, timeout: float | None) -> Any:
         for f in funcs
     ]  # fmt: skip
     return wrapped if isinstance(reward_funcs, list) else wrapped[0]
+
+
+class RewardSignalLost(RuntimeError):
+    """No rollout could be scored for `max_unscorable_steps` consecutive steps: the run has lost its RL signal."""
+
+
+class RewardSignalWatch:
+    """
+    Counts consecutive training steps in which no rollout could be scored (every reward function gave `None`/NaN
+    for every rollout of the generation batch, on all processes), warns at each one, and stops the run with
+    [`RewardSignalLost`] at `limit` (0: never), naming each reward function and its last failure.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.consecutive = 0
+
+    def update(self, rewards_per_func: Any, is_rollout: Any, names: list[str], funcs: list, step: int) -> None:
+        """`rewards_per_func`: (rows, functions), NaN where unscorable; `is_rollout`: (rows,) bool; both global."""
+        import torch
+
+        rows = rewards_per_func[is_rollout]
+        if rows.numel() == 0:  # a batch of demonstrations only: nothing to say about the rollouts
+            return
+        if (~torch.isnan(rows).all(dim=1)).any():
+            self.consecutive = 0
+            return
+        self.consecutive += 1
+        reasons = []
+        for name, func in zip(names, funcs):
+            last = getattr(func, "last_failure", None)
+            reasons.append(f"`{name}`: {last}" if last else f"`{name}`: returned None for every rollout")
+        detail = "; ".join(reasons)
+        stop = bool(self.limit) and self.consecutive >= self.limit
+        logger.warning(
+            "Step %d: none of the %d rollouts could be scored (%s). This is unscorable step %d in a row%s.",
+            step,
+            rows.shape[0],
+            detail,
+            self.consecutive,
+            "" if not self.limit else f" of the {self.limit} allowed (`max_unscorable_steps`)",
+        )
+        if stop:
+            raise RewardSignalLost(
+                f"No rollout could be scored for {self.consecutive} consecutive steps (up to step {step}): {detail}. "
+                "The run has lost its RL signal and would go on as SFT alone. Fix the reward function or the data "
+                "(the columns it reads), then resume with `--resume_from_checkpoint true`; `max_unscorable_steps: 0` "
+                "disables this stop."
+            )
+
+
+def watch_reward_signal(trainer: Any, rewards_per_func: Any, is_rollout: Any) -> None:
+    """[`RewardSignalWatch`] for a GRPO-family trainer, limited by `args.max_unscorable_steps` (default 3)."""
+    watch = getattr(trainer, "_reward_watch", None)
+    if watch is None:
+        watch = trainer._reward_watch = RewardSignalWatch(getattr(trainer.args, "max_unscorable_steps", 3))
+    watch.update(
+        rewards_per_func, is_rollout, trainer.reward_func_names, trainer.reward_funcs, trainer.state.global_step
+    )

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from accelerate.utils import is_peft_model
 from trl import SFTConfig, SFTTrainer
 
+from .checkpoints import AtomicCheckpointMixin
+
 
 @dataclass
 class SFTKLConfig(SFTConfig):
@@ -67,7 +69,7 @@ def token_kl(policy_logits: torch.Tensor, ref_logits: torch.Tensor) -> torch.Ten
     return (logp.exp() * (logp - ref_logp)).sum(-1)
 
 
-class SFTKLTrainer(SFTTrainer):
+class SFTKLTrainer(AtomicCheckpointMixin, SFTTrainer):
     """
     TRL's [`~trl.SFTTrainer`] with the loss `NLL + kl_coef · KL(π_θ ‖ π_ref)` (the paper's SFT_KL baseline).
 

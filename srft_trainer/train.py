@@ -240,21 +240,20 @@ def build_trainer(
         peft_config=get_peft_config(model_args),
     )
     if script_args.trainer in ("sft", "sft_kl"):
-        from trl import SFTTrainer
-
+        from .baselines import SFTBaseline
         from .sft_kl import SFTKLTrainer
 
         demo_column = getattr(training_args, "demo_column", "completion")
         common["train_dataset"] = sft_view(train_dataset, demo_column)
         if eval_dataset is not None:
             common["eval_dataset"] = sft_view(eval_dataset, demo_column)
-        return (SFTKLTrainer if script_args.trainer == "sft_kl" else SFTTrainer)(**common)
+        return (SFTKLTrainer if script_args.trainer == "sft_kl" else SFTBaseline)(**common)
     from .rewards import resolve_reward_funcs
 
     reward_funcs = resolve_reward_funcs(script_args.reward_funcs)
     quantization = get_quantization_config(model_args)
     if script_args.trainer == "grpo":
-        from trl import GRPOTrainer as trainer_cls
+        from .baselines import GRPOBaseline as trainer_cls
     else:
         from .trainer import SRFTTrainer as trainer_cls
     with vllm_colocate_overrides(hf_overrides):  # the engine is built inside the trainer's __init__
@@ -309,14 +308,32 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("dataset_name", "eval_dataset_name", "heldout_dataset"):
         check_local_path(getattr(script_args, key), key)
     check_local_path(model_args.model_name_or_path, "model_name_or_path")
+    from .callbacks import check_output_dir
+    from .checkpoints import ignored_save_settings, resolve_resume
+
+    check_output_dir(training_args.output_dir)  # before anything is loaded (room for a checkpoint: checked below)
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    for message in ignored_save_settings(training_args):
+        logger.warning(message)
+    reward_funcs = []
     if script_args.trainer not in ("sft", "sft_kl"):
         from .rewards import resolve_reward_funcs
         from .vllm_colocate import check_vllm_setup
 
-        resolve_reward_funcs(script_args.reward_funcs)  # fail on a bad name before loading anything
+        reward_funcs = resolve_reward_funcs(script_args.reward_funcs)  # fail on a bad name before loading anything
         check_vllm_setup(training_args)
 
     train_dataset = load_split(script_args.dataset_name, script_args.dataset_train_split, script_args.dataset_config)
+    from .data_checks import check_training_data
+
+    check_training_data(  # every row, before any weights load: a bad demo must not surface hours in
+        train_dataset,
+        script_args.dataset_name,
+        script_args.trainer,
+        getattr(training_args, "demo_column", "completion"),
+        reward_funcs,
+        demos=getattr(training_args, "num_demos_per_group", 1) > 0,
+    )
     eval_dataset = None
     if training_args.eval_strategy != "no":
         name = script_args.eval_dataset_name or script_args.dataset_name
@@ -325,15 +342,26 @@ def main(argv: list[str] | None = None) -> int:
     heldout = load_split(script_args.heldout_dataset, "train") if script_args.heldout_dataset else None
 
     trainer = build_trainer(script_args, training_args, model_args, train_dataset, eval_dataset)
+    from .callbacks import SaveOnSigterm
+
     if script_args.trainer != "srft":  # SRFTTrainer does this itself
-        from .callbacks import SaveOnSigterm, check_output_dir, estimated_checkpoint_bytes
+        from .callbacks import estimated_checkpoint_bytes
 
         saves = training_args.save_strategy != "no"
         needed = estimated_checkpoint_bytes(trainer.model, training_args.save_only_model) if saves else 0
         check_output_dir(training_args.output_dir, needed)
         trainer.add_callback(SaveOnSigterm())
     before = evaluate_heldout(trainer, heldout, script_args.heldout_size)
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.train(resume_from_checkpoint=resume)
+    sigterm = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, SaveOnSigterm)), None)
+    if sigterm is not None and sigterm.requested:  # pre-empted: the checkpoint is saved; leave within the grace period
+        if trainer.accelerator.is_main_process:
+            print(
+                f"Stopped by SIGTERM at step {trainer.state.global_step}: checkpoint saved in "
+                f"{training_args.output_dir}. Resume with the same command and `--resume_from_checkpoint true`."
+            )
+        _end(trainer)
+        return 0
     after = evaluate_heldout(trainer, heldout, script_args.heldout_size)
 
     output_dir = training_args.output_dir
@@ -365,12 +393,16 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
-    if hasattr(trainer, "end"):  # transformers >= 5.18: closes trackers and the process group
-        from .vllm_colocate import shutdown_colocated_engine
-
-        shutdown_colocated_engine(trainer)  # before the group goes (SRFTTrainer.end() does it too)
-        trainer.end()
+    _end(trainer)
     return 0
+
+
+def _end(trainer) -> None:
+    """Closes trackers and the process group (transformers >= 5.18), a colocated vLLM engine on CPU first."""
+    from .vllm_colocate import shutdown_colocated_engine
+
+    shutdown_colocated_engine(trainer)  # SRFTTrainer.end() does it too; TRL's GRPOTrainer does not
+    trainer.end()
 
 
 if __name__ == "__main__":

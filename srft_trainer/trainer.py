@@ -16,10 +16,11 @@ from trl.data_utils import is_conversational
 
 from .advantages import rollout_group_advantages
 from .callbacks import SaveOnSigterm, check_output_dir, estimated_checkpoint_bytes
+from .checkpoints import AtomicCheckpointMixin
 from .config import SRFTConfig
 from .demos import DemoStats, DemoTokenizer, normalize_demos, plan_group_demos
 from .losses import srft_loss
-from .reward_guard import GuardedReward, guard_reward_funcs
+from .reward_guard import GuardedReward, guard_reward_funcs, watch_reward_signal
 from .vllm_colocate import check_vllm_setup, shutdown_colocated_engine, vllm_colocate_overrides
 
 
@@ -36,7 +37,7 @@ SRFT_CITATION = textwrap.dedent("""\
     }""")
 
 
-class SRFTTrainer(GRPOTrainer):
+class SRFTTrainer(AtomicCheckpointMixin, GRPOTrainer):
     """
     Supervised Reinforcement Fine-Tuning ([arXiv 2506.19767](https://huggingface.co/papers/2506.19767)).
 
@@ -49,6 +50,9 @@ class SRFTTrainer(GRPOTrainer):
 
     Demonstration slots are incompatible with `tools`, `environment_factory`, `rollout_func` and vision-language
     models; with `num_demos_per_group=0` the trainer is GRPO with the SRFT loss.
+
+    Run safety: checkpoints are written whole or not at all ([`~srft_trainer.checkpoints.AtomicCheckpointMixin`]),
+    SIGTERM saves and stops, and `max_unscorable_steps` consecutive steps without a scorable rollout stop the run.
     """
 
     _tag_names = ["trl", "srft"]
@@ -81,6 +85,7 @@ class SRFTTrainer(GRPOTrainer):
                 )
         if args.guard_rewards:
             reward_funcs = guard_reward_funcs(reward_funcs, args.reward_timeout)
+        check_output_dir(args.output_dir)  # before transformers creates it: our message, not a raw traceback
         check_vllm_setup(args)
         with vllm_colocate_overrides():  # the colocated engine is built in here (vLLM's CPU build needs adapting)
             super().__init__(model, reward_funcs, args=args, train_dataset=train_dataset, **kwargs)
@@ -248,6 +253,8 @@ class SRFTTrainer(GRPOTrainer):
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         global_is_demo = gather(self._local_is_demo).bool()
+        if self.model.training:
+            watch_reward_signal(self, rewards_per_func, ~global_is_demo)  # before demo_reward fills the demo rows
         if self.model.training and self.args.num_demos_per_group > 0 and self.args.demo_reward is not None:
             rewards_per_func[global_is_demo] = float(self.args.demo_reward)
         self._step_rewards = (rewards_per_func, global_is_demo)

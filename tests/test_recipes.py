@@ -326,7 +326,12 @@ def test_local_recipe_passes_and_measures_lengths(tmp_path, assets):
         ),
         ({"per_device_train_batch_size": 2}, (2, 1), "batch", r"Each process must hold whole groups"),
         ({"num_demos_per_group": 3}, (1, 1), "demos", r"num_generations - num_demos_per_group` must be >= 2"),
-        ({"use_vllm": True}, (1, 1), "vllm", r"needs GPUs but the recipe sets `use_cpu: true`"),
+        (
+            {"use_vllm": True, "vllm_mode": "server"},
+            (1, 1),
+            "vllm",
+            r"`vllm_mode: server` with `use_cpu: true`: TRL's weight sync to a vLLM server needs CUDA",
+        ),
         (
             {"use_vllm": True, "use_cpu": False, "vllm_tensor_parallel_size": 3},
             (8, 1),
@@ -370,12 +375,17 @@ def test_local_recipe_passes_and_measures_lengths(tmp_path, assets):
         ),
         ({"model_name_or_path": "ASSETS/no-template"}, (1, 1), "chat_template", r"has no chat template"),
         ({"dataset_name": "./missing.jsonl"}, (1, 1), "data", r"`dataset_name` './missing.jsonl' does not exist"),
-        ({"dataset_name": "ASSETS/no-solution.jsonl"}, (1, 1), "data", r"lacks column\(s\) \['solution'\]"),
+        (
+            {"dataset_name": "ASSETS/no-solution.jsonl"},
+            (1, 1),
+            "data",
+            r"lacks column\(s\) `solution` \(needed by reward function `accuracy_reward`\)",
+        ),
         (
             {"dataset_name": "ASSETS/train.jsonl", "demo_column": "demo"},
             (1, 1),
             "data",
-            r"lacks column\(s\) \['demo'\].*or set `demo_column`",
+            r"lacks column\(s\) `demo` \(needed by the demonstrations \(`demo_column: demo`\)\).*set `demo_column`",
         ),
         (
             {"dataset_name": "ASSETS/some-long.jsonl"},
@@ -405,6 +415,19 @@ def test_each_check_names_its_problem(tmp_path, assets, overrides, world, name, 
     assert [n for n, _ in report.problems] == [name], report.format()
     assert re.search(message, report.problems[0][1]), report.problems[0][1]
     assert f"[{name}]" in report.format() and "FAIL: 1 problem(s)" in report.format()
+
+
+@pytest.mark.parametrize("cpu_build", [False, True])
+def test_use_vllm_on_cpu_needs_the_cpu_build(tmp_path, assets, monkeypatch, cpu_build):
+    monkeypatch.setattr("srft_trainer.vllm_colocate.vllm_on_cpu", lambda: cpu_build)
+    report = check_recipe(local_recipe(tmp_path, assets, use_vllm=True), 1, 1)
+    if cpu_build:
+        assert report.ok, report.format()
+        assert facts(report)["vllm"] == "colocate on CPU, tensor parallel 1"
+        assert any("vLLM's CPU build is installed" in note for note in report.notes)
+    else:
+        assert [n for n, _ in report.problems] == ["vllm"]
+        assert re.search(r"needs vLLM's CPU build, which is not installed here: `pip install", report.problems[0][1])
 
 
 def test_check_command_exits_one_listing_the_problems(tmp_path, assets, capsys):
@@ -458,7 +481,19 @@ def test_toy_world_recipes_are_accepted_without_building_it(tmp_path, assets):
     report = check_recipe(path, 1, 1)
     assert report.ok, report.format()
     assert not (tmp_path / "w").exists()
-    assert "provides the model and data" in "\n".join(report.notes)
+    assert "its data is built by the first `srft train`" in "\n".join(report.notes)
+    assert "toy/base_model (512 positions, chat template present)" in facts(report)["model"]  # the shipped base
+
+
+def test_a_built_toy_world_is_checked_like_local_files(tmp_path, assets):
+    from srft_trainer.toy import build_toy_world
+
+    world = build_toy_world(tmp_path / "w")
+    path = local_recipe(tmp_path, assets, model_name_or_path=None, dataset_name=None, toy_world=str(world.root),
+                        max_completion_length=160)  # fmt: skip
+    got = facts(check_recipe(path, 1, 1))
+    assert got["data"].startswith(f"{world.train_file}: 10,000 rows; 256 sampled")
+    assert got["demo lengths"].startswith("demonstration tokens: max")  # measured with the world's tokenizer
 
 
 def test_vllm_server_mode_says_where_the_overrides_go(tmp_path, assets):

@@ -5,10 +5,11 @@ import threading
 import time
 
 import pytest
-from trainer_utils import config, make_dataset, tiny_pair
+import torch
+from trainer_utils import config, make_dataset, none_reward, raising_reward, tiny_pair
 
-from srft_trainer import SRFTTrainer
-from srft_trainer.reward_guard import GuardedReward, guard_reward_funcs
+from srft_trainer import SRFTTrainer, cli
+from srft_trainer.reward_guard import GuardedReward, RewardSignalLost, RewardSignalWatch, guard_reward_funcs
 
 
 def call(guard, completions):
@@ -24,7 +25,8 @@ def test_a_raising_row_is_isolated_and_counted(caplog):
     guard = GuardedReward(reward)
     assert call(guard, ["a", "boom", "abc"]) == [1.0, None, 3.0]
     assert call(guard, ["boom"]) == [None]
-    assert guard.failures["exception"] == 2
+    assert dict(guard.failures) == {"exception": 2}  # once per row, not again as a None
+    assert "pathological input" in guard.last_failure
     assert guard.__name__ == "reward"  # TRL names metrics after it
     warnings = [r for r in caplog.records if "pathological input" in r.getMessage()]
     assert len(warnings) == 1  # warned once, with the example
@@ -90,3 +92,57 @@ def test_training_survives_a_faulty_reward_and_counts_it(tmp_path):
     logged = [h["srft/reward_failures"] for h in trainer.state.log_history if "srft/reward_failures" in h]
     assert logged and sum(logged) > 0
     assert all(math.isfinite(h["loss"]) for h in trainer.state.log_history if "loss" in h)
+
+
+def test_signal_watch_by_hand(caplog):
+    nan = float("nan")
+    is_rollout = torch.tensor([True, True, False])  # two rollouts and a demonstration
+    unscorable = torch.tensor([[nan, nan], [nan, nan], [1.0, 1.0]])  # the demonstration scored, no rollout did
+    one_scored = torch.tensor([[nan, 0.0], [nan, nan], [1.0, 1.0]])  # one reward function scored one rollout
+    failing = GuardedReward(raising_reward)
+    failing.last_failure = "raised KeyError: 'solution' on completion 'x'"
+    watch = RewardSignalWatch(limit=2)
+    watch.update(unscorable, is_rollout, ["a", "b"], [failing, none_reward], step=7)
+    assert watch.consecutive == 1
+    assert (
+        "Step 7: none of the 2 rollouts could be scored" in caplog.text and "unscorable step 1 in a row" in caplog.text
+    )
+    watch.update(one_scored, is_rollout, ["a", "b"], [failing, none_reward], step=8)
+    assert watch.consecutive == 0  # one scorable rollout is signal
+    watch.update(unscorable, is_rollout, ["a", "b"], [failing, none_reward], step=9)
+    with pytest.raises(RewardSignalLost, match=r"2 consecutive steps \(up to step 10\): `a`: raised KeyError.*"
+                       r"`b`: returned None for every rollout"):  # fmt: skip
+        watch.update(unscorable, is_rollout, ["a", "b"], [failing, none_reward], step=10)
+    never = RewardSignalWatch(limit=0)
+    for step in range(5):
+        never.update(unscorable, is_rollout, ["a", "b"], [failing, none_reward], step=step)
+    assert never.consecutive == 5
+
+
+@pytest.mark.parametrize("reward", [raising_reward, none_reward])
+def test_a_run_that_cannot_score_any_rollout_stops(tmp_path, reward):
+    tok, model = tiny_pair()
+    args = config(tmp_path, max_steps=20, max_unscorable_steps=2)
+    trainer = SRFTTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=make_dataset(),
+                          processing_class=tok)  # fmt: skip
+    with pytest.raises(RewardSignalLost, match=f"2 consecutive steps.*`{reward.__name__}`"):
+        trainer.train()
+    assert trainer.state.global_step == 1  # stopped at the second generation, not after 20 steps of SFT alone
+
+
+def test_the_grpo_baseline_stops_too(tmp_path):
+    import yaml
+    from tiny import tiny_model, tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    tiny_model(tok).save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    make_dataset().to_json(tmp_path / "train.jsonl")
+    recipe = dict(trainer="grpo", model_name_or_path=str(tmp_path / "model"),
+                  dataset_name=str(tmp_path / "train.jsonl"), output_dir=str(tmp_path / "out"),
+                  reward_funcs=["trainer_utils.none_reward"], use_cpu=True, bf16=False, per_device_train_batch_size=4,
+                  num_generations=4, max_completion_length=16, max_steps=20,
+                  report_to="none", save_strategy="no", gradient_checkpointing=False, plot_curves=False)  # fmt: skip
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(RewardSignalLost, match="3 consecutive steps.*`none_reward`"):
+        cli.main(["train", "--config", str(tmp_path / "r.yaml")])

@@ -71,3 +71,13 @@ def params_of(model) -> dict[str, torch.Tensor]:
 
 def clone(model):
     return copy.deepcopy(model)
+
+
+def none_reward(completions, **kwargs):
+    """A reward that can score nothing (e.g. the column it needs is empty)."""
+    return [None] * len(completions)
+
+
+def raising_reward(completions, **kwargs):
+    """A reward that raises on every call."""
+    raise KeyError("solution")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -83,6 +84,25 @@ class PrepareSummary:
         return "\n".join(lines)
 
 
+def json_error(path: Path) -> str | None:
+    """Where a `.json`/`.jsonl` file stops being valid JSON ("line 3: Expecting ',' delimiter ..."), if it does."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        json.loads(text)  # a .json file holding one document (a list of rows)
+        return None
+    except json.JSONDecodeError as whole:
+        if path.suffix == ".json" and text.lstrip().startswith("["):
+            return f"line {whole.lineno}, column {whole.colno}: {whole.msg}"
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except json.JSONDecodeError as err:
+            return f"line {number}, column {err.colno}: {err.msg}"
+    return None
+
+
 def load_source(source: str, split: str = "train", name: str | None = None) -> Dataset:
     """
     Loads a source data set from a Hub id, a local `.json`/`.jsonl`/`.parquet` file, or a local directory (a
@@ -97,19 +117,22 @@ def load_source(source: str, split: str = "train", name: str | None = None) -> D
         [`~datasets.Dataset`]: the rows.
     """
     path = Path(source)
+    if path.is_file() and path.suffix not in LOADERS:
+        raise ValueError(f"Cannot read {source}: use a .json, .jsonl or .parquet file, or a directory.")
     try:
         if path.is_file():
-            if path.suffix not in LOADERS:
-                raise ValueError(f"Cannot read {source}: use a .json, .jsonl or .parquet file, or a directory.")
             return load_dataset(LOADERS[path.suffix], data_files=str(path), split="train")
         if path.is_dir():
             if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
                 loaded = load_from_disk(str(path))
                 return loaded[split] if isinstance(loaded, DatasetDict) else loaded
             return load_dataset(str(path), split=split)
-    except ValueError:
-        raise
-    except Exception as err:  # pyarrow/datasets errors: say which file and the usual cause
+    except Exception as err:  # pyarrow/datasets errors: say which file, the line when it is JSON, the usual cause
+        if path.is_file() and path.suffix in (".json", ".jsonl"):
+            where = json_error(path)
+            if where:
+                hint = "one JSON object per line" if path.suffix == ".jsonl" else "one JSON document"
+                raise ValueError(f"Cannot read {source}: {where}. Fix the file there ({hint}).") from None
         raise ValueError(
             f"Cannot read {source}: {type(err).__name__}: {err}. A column must hold the same type in every row "
             "(e.g. message `content` always a string): fix the file or convert it to parquet with a fixed schema."

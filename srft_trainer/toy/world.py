@@ -231,6 +231,17 @@ def world_settings(task: str = "arithmetic", seed: int = 0) -> WorldSettings:
     return SETTINGS_CLASSES[task](seed=seed)
 
 
+def toy_world_paths(root: str | Path, task: str = "arithmetic") -> tuple[Path, Path | None]:
+    """
+    The base model folder and train file a toy world at `root` uses, without building it: the built world's own, or,
+    before the first `srft train`, the base shipped with the package and no data yet (for `srft check`).
+    """
+    root = Path(root)
+    if _read_manifest(root) is not None:
+        return root / "base", root / "train.jsonl"
+    return SHIPPED_BASE_DIRS[task], None
+
+
 def _read_manifest(root: Path) -> dict | None:
     path = root / MANIFEST
     return json.loads(path.read_text()) if path.is_file() else None
