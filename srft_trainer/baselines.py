@@ -3,7 +3,8 @@
 TRL's own trainers as `srft train` runs them for the baselines (`trainer: grpo`, `trainer: sft`): their training is
 unchanged; they get the run safety `SRFTTrainer` has, so that a comparison never differs in how a run survives:
 checkpoints written whole ([`~srft_trainer.checkpoints.AtomicCheckpointMixin`]) and, for GRPO, a stop after
-`max_unscorable_steps` (3) consecutive steps in which no rollout could be scored.
+`max_unscorable_steps` (3) consecutive steps in which no rollout could be scored; and the same model card
+([`~srft_trainer.model_card.ModelCardMixin`]).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import torch
 from trl import GRPOTrainer, SFTTrainer
 
 from .checkpoints import AtomicCheckpointMixin
+from .model_card import ModelCardMixin
 from .reward_guard import watch_reward_signal
 
 
-class GRPOBaseline(AtomicCheckpointMixin, GRPOTrainer):
+class GRPOBaseline(ModelCardMixin, AtomicCheckpointMixin, GRPOTrainer):
     """TRL's `GRPOTrainer` with whole checkpoints and the stop on a lost reward signal."""
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
@@ -26,5 +28,5 @@ class GRPOBaseline(AtomicCheckpointMixin, GRPOTrainer):
         return rewards_per_func
 
 
-class SFTBaseline(AtomicCheckpointMixin, SFTTrainer):
-    """TRL's `SFTTrainer` with whole checkpoints."""
+class SFTBaseline(ModelCardMixin, AtomicCheckpointMixin, SFTTrainer):
+    """TRL's `SFTTrainer` with whole checkpoints and this project's model card."""

@@ -18,6 +18,14 @@ from transformers import TrainerCallback
 logger = logging.getLogger(__name__)
 
 
+def quiet_replicas() -> None:
+    """Only the main process of a launch prints this project's warnings (each process would otherwise repeat them)."""
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        logging.getLogger("srft_trainer").setLevel(logging.ERROR)
+
+
 class SaveOnSigterm(TrainerCallback):
     """
     On SIGTERM (what Slurm, Kubernetes and spot pre-emption send before killing), finish the current optimizer step,

@@ -127,8 +127,8 @@ def ignored_save_settings(args: Any) -> list[str]:
         return int(value) if isinstance(value, float) and value.is_integer() else value
 
     return [
-        f'`{name}: {shown(getattr(args, name))}` has no effect: `save_strategy` is "no", so no checkpoint is saved during '
-        'training. Set `save_strategy: "steps"` (and `save_steps`) to be able to resume.'
+        f'`{name}: {shown(getattr(args, name))}` has no effect: `save_strategy` is "no", so no checkpoint is saved '
+        'during training. Set `save_strategy: "steps"` (and `save_steps`) to be able to resume.'
         for name, default in defaults.items()
         if getattr(args, name) != default
     ]

@@ -18,10 +18,29 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def version() -> str:
+    """`srft-trainer X (TRL Y, transformers Z, torch W)`."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    def of(name: str) -> str:
+        try:
+            return installed(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return (
+        f"srft-trainer {of('srft-trainer')} (TRL {of('trl')}, transformers {of('transformers')}, torch {of('torch')})"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["--version"], ["-V"]):
+        print(version())
+        return 0
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: srft <command> [args...]\n\ncommands:")
+        print("usage: srft <command> [args...]   (srft <command> --help for its options; srft --version)\n\ncommands:")
         for name, (_, _, help_text) in COMMANDS.items():
             print(f"  {name:<13} {help_text}")
         return 0 if argv else 2

@@ -192,8 +192,26 @@ def materialize_gguf(gguf_file: str | Path, output_dir: str | Path) -> Path:
     shutil.rmtree(partial, ignore_errors=True)  # left by an interrupted run
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
+    license_id = _gguf_field(gguf_file, "general.license")
+    if license_id:  # a card with the checkpoint's licence, which model cards of fine-tuned models then carry
+        (partial / "README.md").write_text(
+            f"---\nlicense: {license_id}\n---\n\nConverted from `{gguf_file.name}` (GGUF, dequantised to float32) by "
+            "srft_trainer.modeling.materialize_gguf.\n"
+        )
     partial.rename(output_dir)  # complete or absent, never half-written
     return output_dir
+
+
+def _gguf_field(gguf_file: Path, key: str) -> str | None:
+    """A string field of a GGUF file's metadata (e.g. `general.license`), if it has one."""
+    from gguf import GGUFReader
+
+    field = GGUFReader(str(gguf_file)).fields.get(key)
+    try:
+        value = field.contents() if field is not None else None
+    except (AttributeError, ValueError, IndexError):
+        return None
+    return str(value) if isinstance(value, str) and value else None
 
 
 def smollm2_gguf_file() -> Path | None:

@@ -20,6 +20,7 @@ from accelerate.utils import is_peft_model
 from trl import SFTConfig, SFTTrainer
 
 from .checkpoints import AtomicCheckpointMixin
+from .model_card import ModelCardMixin
 
 
 @dataclass
@@ -69,7 +70,7 @@ def token_kl(policy_logits: torch.Tensor, ref_logits: torch.Tensor) -> torch.Ten
     return (logp.exp() * (logp - ref_logp)).sum(-1)
 
 
-class SFTKLTrainer(AtomicCheckpointMixin, SFTTrainer):
+class SFTKLTrainer(ModelCardMixin, AtomicCheckpointMixin, SFTTrainer):
     """
     TRL's [`~trl.SFTTrainer`] with the loss `NLL + kl_coef · KL(π_θ ‖ π_ref)` (the paper's SFT_KL baseline).
 

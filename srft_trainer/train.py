@@ -262,23 +262,39 @@ def build_trainer(
 
 def apply_toy_world(script_args: SRFTScriptArguments, model_args: ModelConfig) -> None:
     """Builds (or reuses) the offline toy world and fills in whatever the recipe left unset."""
+    from accelerate import PartialState
+
     from .toy import build_toy_world
 
-    world = build_toy_world(script_args.toy_world, task=script_args.toy_task)
+    with PartialState().main_process_first():  # under accelerate launch, one process builds it, the others read it
+        world = build_toy_world(script_args.toy_world, task=script_args.toy_task)
     model_args.model_name_or_path = model_args.model_name_or_path or str(world.model_dir)
     script_args.dataset_name = script_args.dataset_name or str(world.train_file)
     script_args.heldout_dataset = script_args.heldout_dataset or str(world.heldout_file)
 
 
 def evaluate_heldout(trainer, dataset, size: int) -> float | None:
-    """Held-out accuracy of the trainer's model (single process only; use `srft eval` for sharded models)."""
-    if dataset is None or trainer.accelerator.num_processes > 1:
+    """
+    Greedy held-out accuracy of the trainer's model on the first `size` problems. Under `accelerate launch` each
+    process scores its share of the problems with the full model (gathered for the duration under ZeRO-3, as TRL
+    gathers it for generation) and the rewards are gathered.
+    """
+    if dataset is None:
         return None
-    from .toy import heldout_accuracy
+    from accelerate.utils import gather_object
+    from trl.models import unwrap_model_for_generation
 
-    model = trainer.accelerator.unwrap_model(trainer.model)
+    from .toy import evaluate_heldout as score
+
+    accelerator = trainer.accelerator
     subset = dataset.select(range(min(size, len(dataset))))
-    return heldout_accuracy(model, trainer.processing_class, subset)
+    with (
+        unwrap_model_for_generation(trainer.model_wrapped, accelerator) as model,
+        accelerator.split_between_processes(list(range(len(subset)))) as mine,
+    ):
+        rewards = score(model, trainer.processing_class, subset.select(mine)).rewards if mine else []
+    rewards = gather_object(rewards)
+    return sum(rewards) / len(rewards)
 
 
 def write_curves(trainer, output_dir: str) -> Path | None:
@@ -294,9 +310,79 @@ def write_curves(trainer, output_dir: str) -> Path | None:
     return png
 
 
+COMMON_KEYS = (
+    "model_name_or_path", "dataset_name", "output_dir", "learning_rate", "lr_scheduler_type", "max_steps",
+    "per_device_train_batch_size", "gradient_accumulation_steps", "num_generations", "max_completion_length",
+    "temperature", "use_vllm", "vllm_mode", "bf16", "save_strategy", "save_steps", "resume_from_checkpoint",
+    "report_to", "push_to_hub", "hub_model_id", "seed",
+)  # fmt: skip
+
+
+def _field_lines(cls, names) -> list[str]:
+    from dataclasses import MISSING, fields
+
+    lines = []
+    for f in fields(cls):
+        if f.name not in names:
+            continue
+        default = (
+            f.default
+            if f.default is not MISSING
+            else (f.default_factory() if f.default_factory is not MISSING else "")
+        )
+        lines.append(f"  --{f.name} (default: {default!r})\n      {f.metadata.get('help', '')}")
+    return lines
+
+
+def short_help(trainer: str) -> str:
+    """`srft train --help`: how to call it, this project's own keys first, then where the rest are."""
+    from dataclasses import fields
+
+    from trl import GRPOConfig
+
+    cls = config_class(trainer)
+    own_script = [
+        f.name for f in fields(SRFTScriptArguments) if f.name not in {g.name for g in fields(ScriptArguments)}
+    ]
+    own_config = [f.name for f in fields(cls) if f.name not in {g.name for g in fields(GRPOConfig)}]
+    lines = [
+        "usage: srft train --config RECIPE [--key value ...]",
+        "",
+        "Trains with a YAML recipe (recipes/); `--key value` overrides any key of it. A key is a field of the script",
+        "arguments below, of the trainer's config class or of TRL's ModelConfig. Check a recipe offline first:",
+        "srft check --config RECIPE. Under accelerate: accelerate launch ... -m srft_trainer.train --config RECIPE.",
+        "",
+        "srft train's own keys:",
+        *_field_lines(SRFTScriptArguments, own_script),
+    ]
+    if own_config:
+        lines += ["", f"SRFT's keys ({cls.__name__}, on top of TRL's GRPOConfig):", *_field_lines(cls, own_config)]
+    lines += [
+        "",
+        "Often set (TRL / transformers): " + ", ".join(f"--{k}" for k in COMMON_KEYS),
+        f"Every field of {cls.__name__} (TRL's and transformers' training arguments) and of TRL's ModelConfig is a",
+        "key too: `srft train --help-all` lists them all.",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        print(short_help(peek_trainer([a for a in argv if a not in ("-h", "--help")])))
+        return 0
+    if "--help-all" in argv:
+        parser = make_parser(peek_trainer([a for a in argv if a != "--help-all"]))
+        parser.prog = "srft train"
+        parser.print_help()
+        return 0
+    from .console import quiet_renamed_argument_warnings
+
+    quiet_renamed_argument_warnings()
     script_args, training_args, model_args = parse_args(argv)
+    from .callbacks import quiet_replicas
+
+    quiet_replicas()  # under accelerate launch, our warnings print once (from the main process)
     if script_args.toy_world:
         apply_toy_world(script_args, model_args)
     if not model_args.model_name_or_path:
@@ -308,13 +394,6 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("dataset_name", "eval_dataset_name", "heldout_dataset"):
         check_local_path(getattr(script_args, key), key)
     check_local_path(model_args.model_name_or_path, "model_name_or_path")
-    from .callbacks import check_output_dir
-    from .checkpoints import ignored_save_settings, resolve_resume
-
-    check_output_dir(training_args.output_dir)  # before anything is loaded (room for a checkpoint: checked below)
-    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
-    for message in ignored_save_settings(training_args):
-        logger.warning(message)
     reward_funcs = []
     if script_args.trainer not in ("sft", "sft_kl"):
         from .rewards import resolve_reward_funcs
@@ -322,6 +401,13 @@ def main(argv: list[str] | None = None) -> int:
 
         reward_funcs = resolve_reward_funcs(script_args.reward_funcs)  # fail on a bad name before loading anything
         check_vllm_setup(training_args)
+    from .callbacks import check_output_dir
+    from .checkpoints import ignored_save_settings, resolve_resume
+
+    check_output_dir(training_args.output_dir)  # creates it; the room for a checkpoint is checked once it is known
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    for message in ignored_save_settings(training_args):
+        logger.warning(message)
 
     train_dataset = load_split(script_args.dataset_name, script_args.dataset_train_split, script_args.dataset_config)
     from .data_checks import check_training_data
@@ -342,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     heldout = load_split(script_args.heldout_dataset, "train") if script_args.heldout_dataset else None
 
     trainer = build_trainer(script_args, training_args, model_args, train_dataset, eval_dataset)
+    from .console import use_compact_progress
+
+    use_compact_progress(trainer)  # the bar and one short line per logging step; trackers get every metric
     from .callbacks import SaveOnSigterm
 
     if script_args.trainer != "srft":  # SRFTTrainer does this itself
@@ -367,25 +456,27 @@ def main(argv: list[str] | None = None) -> int:
     output_dir = training_args.output_dir
     # Save without Trainer.save_model's built-in push: the push below may fail without losing the local copy.
     trainer.save_model(output_dir, _internal_call=True)
-    dataset_name = None if Path(script_args.dataset_name).exists() else script_args.dataset_name
+    trainer.card_base_model = model_args.model_name_or_path
+    trainer.card_dataset_name = script_args.dataset_name
+    if before is not None:
+        n = min(script_args.heldout_size, len(heldout))
+        trainer.card_heldout = {"trainer": script_args.trainer, "heldout_size": n, "before": before, "after": after}
     if trainer.accelerator.is_main_process:
         trainer.save_state()
-        trainer.create_model_card(dataset_name=dataset_name)
+        trainer.create_model_card()
         if script_args.plot_curves and (png := write_curves(trainer, output_dir)):
             print(f"Training curves: {png}")
         if before is not None:
-            n = min(script_args.heldout_size, len(heldout))
             table = (
                 f"| held-out accuracy ({n} problems) | before | after |\n|---|---|---|\n"
                 f"| {script_args.trainer} | {100 * before:.1f}% | {100 * after:.1f}% |"
             )
             print(table)
-            result = {"trainer": script_args.trainer, "heldout_size": n, "before": before, "after": after}
-            (Path(output_dir) / "heldout_accuracy.json").write_text(json.dumps(result, indent=2))
+            (Path(output_dir) / "heldout_accuracy.json").write_text(json.dumps(trainer.card_heldout, indent=2))
         print(f"Model saved to {output_dir}")
     if training_args.push_to_hub:
         try:
-            trainer.push_to_hub(dataset_name=dataset_name)
+            trainer.push_to_hub()
         except Exception as err:  # noqa: BLE001 - the run's result is on disk; say so and fail the command
             print(
                 f"Push to the Hub failed ({type(err).__name__}: {err}). The model, tokenizer and card are intact in "

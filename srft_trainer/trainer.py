@@ -15,11 +15,12 @@ from trl import GRPOTrainer
 from trl.data_utils import is_conversational
 
 from .advantages import rollout_group_advantages
-from .callbacks import SaveOnSigterm, check_output_dir, estimated_checkpoint_bytes
+from .callbacks import SaveOnSigterm, check_output_dir, estimated_checkpoint_bytes, quiet_replicas
 from .checkpoints import AtomicCheckpointMixin
 from .config import SRFTConfig
 from .demos import DemoStats, DemoTokenizer, normalize_demos, plan_group_demos
 from .losses import srft_loss
+from .model_card import ModelCardMixin
 from .reward_guard import GuardedReward, guard_reward_funcs, watch_reward_signal
 from .vllm_colocate import check_vllm_setup, shutdown_colocated_engine, vllm_colocate_overrides
 
@@ -37,7 +38,7 @@ SRFT_CITATION = textwrap.dedent("""\
     }""")
 
 
-class SRFTTrainer(AtomicCheckpointMixin, GRPOTrainer):
+class SRFTTrainer(ModelCardMixin, AtomicCheckpointMixin, GRPOTrainer):
     """
     Supervised Reinforcement Fine-Tuning ([arXiv 2506.19767](https://huggingface.co/papers/2506.19767)).
 
@@ -86,6 +87,7 @@ class SRFTTrainer(AtomicCheckpointMixin, GRPOTrainer):
         if args.guard_rewards:
             reward_funcs = guard_reward_funcs(reward_funcs, args.reward_timeout)
         check_output_dir(args.output_dir)  # before transformers creates it: our message, not a raw traceback
+        quiet_replicas()
         check_vllm_setup(args)
         with vllm_colocate_overrides():  # the colocated engine is built in here (vLLM's CPU build needs adapting)
             super().__init__(model, reward_funcs, args=args, train_dataset=train_dataset, **kwargs)

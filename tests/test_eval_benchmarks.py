@@ -178,3 +178,20 @@ class TestReport:
         records.pop(0)
         with pytest.raises(ValueError, match="different sample counts"):
             summarize(records)
+
+
+def test_exported_benchmarks_load_as_the_source_did(tmp_path):
+    """`srft eval --export-benchmarks DIR` writes files that `--data-dir DIR` reads back into the same problems."""
+    from srft_trainer import cli
+
+    rows = [
+        {"problem": "1+1?", "answer": "2"},
+        {"problem": "Which is even?", "answer": "B", "options": ["3", "4", "5", "7"]},
+    ]
+    Dataset.from_list(rows[:1]).to_json(tmp_path / "math500.jsonl")
+    Dataset.from_list(rows[1:]).to_json(tmp_path / "gpqa_diamond.jsonl")
+    out = tmp_path / "exported"
+    assert cli.main(["eval", "--benchmarks", "math500,gpqa_diamond", "--data-dir", str(tmp_path),
+                     "--export-benchmarks", str(out)]) == 0  # fmt: skip
+    for name in ("math500", "gpqa_diamond"):
+        assert load_benchmark(name, str(out), seed=3) == load_benchmark(name, str(tmp_path), seed=3)

@@ -257,7 +257,9 @@ def test_vllm_backend_on_the_cpu_build_runs_the_checkpoint_dtype_with_a_sized_kv
     assert calls["dtype"] == "float32"
     per_token = kv_bytes_per_token(model.config, torch.float32)
     assert cpu_kvcache_bytes(per_token, 256, 1, 10**15) <= calls["kv_cache_memory_bytes"]
-    assert calls["kv_cache_memory_bytes"] <= cpu_kvcache_bytes(per_token, 256, 256, 10**15)
+    assert (
+        calls["kv_cache_memory_bytes"] <= cpu_kvcache_bytes(per_token, 256, 64, 10**15) and calls["max_num_seqs"] == 64
+    )
     VLLMBackend(str(tmp_path / "m"), dtype="bfloat16", max_num_seqs=8)  # an explicit choice is kept
     assert calls["dtype"] == "bfloat16" and calls["max_num_seqs"] == 8
 

@@ -79,6 +79,21 @@ def test_qwen_recipe_header(name):
     assert yaml.safe_load(recipe.read_text())["dataset_name"] == "data/openr1-math-46k-8192.parquet"
 
 
+def test_every_recipes_data_is_what_a_documented_prepare_data_command_writes():
+    """A recipe's local data path is the default output of `srft prepare-data` for its layout, the README's command."""
+    from srft_trainer.data.cli import DEFAULT_IO
+
+    readme = (ROOT / "README.md").read_text()
+    for recipe in sorted(ROOT.glob("recipes/**/*.yaml")):
+        data = yaml.safe_load(recipe.read_text()).get("dataset_name")
+        if not data or not data.startswith("data/"):
+            continue
+        layouts = [layout for layout, (_, output) in DEFAULT_IO.items() if output == data]
+        assert layouts, f"{recipe}: {data} is no prepare-data default output"
+        assert f"srft prepare-data --layout {layouts[0]}" in readme, f"the README does not show how {data} is made"
+        assert prepared_outputs(recipe.read_text()) == [data]  # and the recipe's header command writes it too
+
+
 def test_srft_recipe_has_the_paper_settings_and_budget():
     report = check_recipe("recipes/qwen2.5-math-7b/srft.yaml", 8, 1)
     got = facts(report)

@@ -11,6 +11,14 @@ from .layouts import CONVERTERS
 from .prepare import DEMO_FORMATS, STRIP_THINK, check_output_path, load_source, prepare_dataset, save_dataset
 
 
+# Each layout's usual source and the file the recipes read (recipes/qwen2.5-math-7b/*.yaml: `dataset_name`), so that
+# `srft prepare-data --layout luffy --tokenizer Qwen/Qwen2.5-Math-7B --max-demo-tokens 8192` makes the paper's data.
+DEFAULT_IO = {
+    "luffy": ("Elliott/Openr1-Math-46k-8192", "data/openr1-math-46k-8192.parquet"),
+    "openr1": ("open-r1/OpenR1-Math-220k", "data/openr1-math-220k.parquet"),
+}
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="srft prepare-data",
@@ -18,8 +26,16 @@ def make_parser() -> argparse.ArgumentParser:
         "the demonstration column and `solution` (ground truth for the accuracy reward).",
     )
     parser.add_argument("--layout", required=True, choices=list(CONVERTERS), help="Layout of the input.")
-    parser.add_argument("--input", required=True, help="Hub id, or a local .json/.jsonl/.parquet file or directory.")
-    parser.add_argument("--output", required=True, help="Output file: .parquet, or .jsonl/.json (JSON lines).")
+    parser.add_argument(
+        "--input",
+        help="Hub id, or a local .json/.jsonl/.parquet file or directory. Default: "
+        + "; ".join(f"{layout}: {source}" for layout, (source, _) in DEFAULT_IO.items()),
+    )
+    parser.add_argument(
+        "--output",
+        help="Output file: .parquet, or .jsonl/.json (JSON lines). Default, the path the recipes read: "
+        + "; ".join(f"{layout}: {output}" for layout, (_, output) in DEFAULT_IO.items()),
+    )
     parser.add_argument("--split", default="train", help="Split to read from a Hub id or directory.")
     parser.add_argument("--config-name", default=None, help="Hub configuration of the input (e.g. 'default').")
     parser.add_argument("--max-demos", type=int, default=1, help="Demonstrations kept per problem (>1: a list).")
@@ -49,6 +65,11 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
+    source, output = DEFAULT_IO.get(args.layout, (None, None))
+    args.input, args.output = args.input or source, args.output or output
+    if not (args.input and args.output):
+        print(f"srft prepare-data: error: --layout {args.layout} needs --input and --output", file=sys.stderr)
+        return 2
     try:
         check_output_path(args.output)
         tokenizer = None

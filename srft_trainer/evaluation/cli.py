@@ -22,7 +22,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", help="Hub id or local path of the checkpoint (and its tokenizer).")
     parser.add_argument("--tokenizer", help="Hub id or local path of the tokenizer (default: the model's).")
-    parser.add_argument("--output-dir", required=True, help="Where samples.jsonl, summary.json and results.md go.")
+    parser.add_argument("--output-dir", help="Where samples.jsonl, summary.json and results.md go.")
+    parser.add_argument(
+        "--export-benchmarks",
+        metavar="DIR",
+        help="Write each benchmark of --benchmarks, read from --data-dir/--benchmark-file or the Hub, to "
+        "DIR/<name>.jsonl and stop; later runs read them offline with --data-dir DIR.",
+    )
     parser.add_argument(
         "--benchmarks",
         default=",".join(PAPER_BENCHMARKS),
@@ -121,6 +127,27 @@ def _backend(args: argparse.Namespace):
     )
 
 
+def export_benchmarks(args: argparse.Namespace) -> int:
+    """`--export-benchmarks DIR`: each benchmark's rows, before de-duplication and shuffling, as DIR/<name>.jsonl."""
+    from .benchmarks import get_spec, read_source
+
+    names = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
+    sources = _sources(args, names)
+    os.makedirs(args.export_benchmarks, exist_ok=True)
+    for name in names:
+        try:
+            rows = read_source(get_spec(name), sources.get(name))
+        except (RuntimeError, ValueError, FileNotFoundError) as err:
+            print(f"srft eval: error: {err}", file=sys.stderr)
+            return 2
+        path = os.path.join(args.export_benchmarks, f"{name}.jsonl")
+        with open(path, "w", encoding="utf-8") as f:  # the training layout: prompt messages as they are, solution
+            for prompt, gold, _ in rows:
+                f.write(json.dumps({"prompt": prompt, "solution": gold}, ensure_ascii=False) + "\n")
+        print(f"{name}: {len(rows)} rows -> {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -130,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         print(write_report(args.output_dir)["markdown"])
         return 0
+    if args.export_benchmarks:
+        return export_benchmarks(args)
+    if not args.output_dir:
+        print("srft eval: --output-dir is required", file=sys.stderr)
+        return 2
     if not args.model:
         print("srft eval: --model is required (or pass --report-only)", file=sys.stderr)
         return 2

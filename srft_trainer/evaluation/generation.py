@@ -178,7 +178,9 @@ class VLLMBackend:
 
             config = AutoConfig.from_pretrained(model)
             torch_dtype = (getattr(config, "dtype", None) or "float32") if dtype == "auto" else dtype
-            cpu = cpu_engine_kwargs_for(config, torch_dtype, max_model_len, llm_kwargs.get("max_num_seqs", 256))
+            # 64 sequences at a time: on 2-16 cores more only grows the KV cache that has to be allocated.
+            llm_kwargs.setdefault("max_num_seqs", 64)
+            cpu = cpu_engine_kwargs_for(config, torch_dtype, max_model_len, llm_kwargs["max_num_seqs"])
             dtype = cpu.pop("dtype")
             llm_kwargs = {**cpu, **llm_kwargs}
         self.llm = LLM(

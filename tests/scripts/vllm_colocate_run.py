@@ -93,7 +93,10 @@ def main() -> None:
     if cli.model == "toy":
         from srft_trainer.toy import build_toy_world
 
-        toy = build_toy_world(out.parent / "toy-world")
+        from accelerate import PartialState
+
+        with PartialState().main_process_first():  # one process builds the world, the others then read it
+            toy = build_toy_world(out.parent / "toy-world")
         model_dir, train = toy.model_dir, toy.load_train().select(range(256))
         heldout = toy.load_heldout().select(range(6))
         fixed = [(row["prompt"], row["completion"]) for row in heldout]
