@@ -24,7 +24,7 @@ import yaml
 from trl import ModelConfig, ScriptArguments, TrlParser
 
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("srft_trainer.train")  # not "__main__" under `python -m srft_trainer.train`
 
 TRAINERS = ("srft", "grpo", "sft", "sft_kl")
 DATA_SUFFIXES = (".json", ".jsonl", ".parquet")

@@ -1,5 +1,6 @@
 """SRFT across processes: DDP on 2 CPU processes gives the 1-process update; ZeRO-3 on CPU really shards."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -45,3 +46,20 @@ def test_deepspeed_zero3_on_cpu(tmp_path):
     assert facts["zero_stage"] == 3
     assert facts["partitioned"]  # parameters carry DeepSpeed's ZeRO-3 partition ids
     assert torch.isfinite(torch.tensor(facts["loss"]))
+
+
+def test_held_out_scoring_under_accelerate_launch(tmp_path):
+    """Two processes share out the held-out problems; the table is printed once, the JSON written, warnings once."""
+    accelerate = shutil.which("accelerate") or "accelerate"
+    cmd = [accelerate, "launch", "--config_file", str(ROOT / "accelerate_configs" / "cpu_ddp.yaml"), "-m",
+           "srft_trainer.train", "--config", str(ROOT / "recipes" / "toy" / "srft.yaml"), "--toy_world",
+           str(tmp_path / "w"), "--max_steps", "1", "--per_device_train_batch_size", "32", "--heldout_size", "10",
+           "--output_dir", str(tmp_path / "out"), "--save_steps", "7", "--plot_curves", "false"]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    said = result.stdout + result.stderr
+    assert result.returncode == 0, said[-6000:]
+    scored = json.loads((tmp_path / "out" / "heldout_accuracy.json").read_text())
+    assert scored["heldout_size"] == 10 and 0 <= scored["before"] <= 1 and 0 <= scored["after"] <= 1
+    assert said.count("| held-out accuracy (10 problems) | before | after |") == 1
+    assert said.count("`save_steps: 7` has no effect") == 1  # our warning, from the main process only

@@ -91,9 +91,9 @@ def main() -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
 
     if cli.model == "toy":
-        from srft_trainer.toy import build_toy_world
-
         from accelerate import PartialState
+
+        from srft_trainer.toy import build_toy_world
 
         with PartialState().main_process_first():  # one process builds the world, the others then read it
             toy = build_toy_world(out.parent / "toy-world")
