@@ -403,6 +403,9 @@ def main(argv: list[str] | None = None) -> int:
         check_vllm_setup(training_args)
     from .callbacks import check_output_dir
     from .checkpoints import ignored_save_settings, resolve_resume
+    from .versions import check_deepspeed
+
+    check_deepspeed(training_args)
 
     check_output_dir(training_args.output_dir)  # creates it; the room for a checkpoint is checked once it is known
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)

@@ -22,6 +22,7 @@ from .demos import DemoStats, DemoTokenizer, normalize_demos, plan_group_demos
 from .losses import srft_loss
 from .model_card import ModelCardMixin
 from .reward_guard import GuardedReward, guard_reward_funcs, watch_reward_signal
+from .versions import check_deepspeed
 from .vllm_colocate import check_vllm_setup, shutdown_colocated_engine, vllm_colocate_overrides
 
 
@@ -89,6 +90,7 @@ class SRFTTrainer(ModelCardMixin, AtomicCheckpointMixin, GRPOTrainer):
         check_output_dir(args.output_dir)  # before transformers creates it: our message, not a raw traceback
         quiet_replicas()
         check_vllm_setup(args)
+        check_deepspeed(args)
         with vllm_colocate_overrides():  # the colocated engine is built in here (vLLM's CPU build needs adapting)
             super().__init__(model, reward_funcs, args=args, train_dataset=train_dataset, **kwargs)
         if self._is_vlm and args.num_demos_per_group > 0:

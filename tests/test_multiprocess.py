@@ -63,3 +63,21 @@ def test_held_out_scoring_under_accelerate_launch(tmp_path):
     assert scored["heldout_size"] == 10 and 0 <= scored["before"] <= 1 and 0 <= scored["after"] <= 1
     assert said.count("| held-out accuracy (10 problems) | before | after |") == 1
     assert said.count("`save_steps: 7` has no effect") == 1  # our warning, from the main process only
+
+
+def test_deepspeed_has_the_gradient_accumulation_fix(monkeypatch):
+    """setup.cfg and the installed DeepSpeed are at least the release with deepspeedai/DeepSpeed#7967; older fails."""
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    from srft_trainer import versions
+
+    assert Version(version("deepspeed")) >= Version(versions.DEEPSPEED_MIN) == Version("0.19.0")
+    assert f"deepspeed>={versions.DEEPSPEED_MIN}" in (ROOT / "setup.cfg").read_text()
+    args = type("Args", (), {"deepspeed": None})()
+    versions.check_deepspeed(args)  # no DeepSpeed in this run: nothing to check
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setattr(versions, "version", lambda name: "0.18.9")
+    with pytest.raises(RuntimeError, match=r"DeepSpeed 0.18.9 drops gradients.*#7967.*deepspeed>=0.19.0"):
+        versions.check_deepspeed(args)

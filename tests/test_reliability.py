@@ -124,8 +124,8 @@ def test_sigterm_saves_a_checkpoint_and_exits_without_scoring(tmp_path, assets):
     path = recipe(tmp_path, assets, max_steps=10_000, save_strategy="steps", save_steps=10_000, plot_curves=False,
                   heldout_dataset=str(heldout))  # fmt: skip
     proc = subprocess.Popen(_train_cmd(path), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in proc.stdout:  # wait until training is under way
-        if "'loss'" in line:
+    for line in proc.stdout:  # wait until training is under way (the first compact log line)
+        if "| loss " in line:
             break
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=300)

@@ -89,7 +89,8 @@ def test_short_runs_save_model_card_and_curves(tmp_path, assets, trainer):
     out = tmp_path / "out"
     assert (out / "config.json").exists() and (out / "tokenizer.json").exists()
     card = (out / "README.md").read_text()
-    assert ("srft" in card) == (trainer == "srft")
+    assert ("2506.19767" in card) == (trainer == "srft")  # the SRFT paper only on SRFT's card
+    assert f"- trainer: {'SRFT' if trainer == 'srft' else trainer.upper()}" in card and "None" not in card
     assert (out / "training_curves.png").stat().st_size > 1000
 
 
