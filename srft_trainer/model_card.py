@@ -36,7 +36,7 @@ IGNORED = {
     "model_init_kwargs", "debug", "dataloader_pin_memory", "pad_to_multiple_of", "generation_batch_size",
     "gradient_checkpointing", "gradient_checkpointing_kwargs",
 }  # fmt: skip
-SRFT_BIBTEX = """@inproceedings{fu2026srft,
+SRFT_CITATION = """@inproceedings{fu2026srft,
     title     = {{SRFT: A Single-Stage Method with Supervised and Reinforcement Fine-Tuning for Reasoning}},
     author    = {Yuqian Fu and Tinghong Chen and Jiajun Chai and Xihuai Wang and Songjun Tu and Guojun Yin and
                  Wei Lin and Qichao Zhang and Yuanheng Zhu and Dongbin Zhao},
@@ -178,7 +178,7 @@ def render_model_card(
         "## Citation",
         "",
         "```bibtex",
-        *([SRFT_BIBTEX, ""] if trainer_name == "SRFT" else []),
+        *([SRFT_CITATION, ""] if trainer_name == "SRFT" else []),
         TRL_BIBTEX,
         "```",
         "",

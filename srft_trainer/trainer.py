@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import textwrap
 from typing import Any
 
 import torch
@@ -20,24 +19,13 @@ from .checkpoints import AtomicCheckpointMixin
 from .config import SRFTConfig
 from .demos import DemoStats, DemoTokenizer, normalize_demos, plan_group_demos
 from .losses import srft_loss
-from .model_card import ModelCardMixin
+from .model_card import SRFT_CITATION, ModelCardMixin
 from .reward_guard import GuardedReward, guard_reward_funcs, watch_reward_signal
 from .versions import check_deepspeed
 from .vllm_colocate import check_vllm_setup, shutdown_colocated_engine, vllm_colocate_overrides
 
 
 logger = logging.getLogger(__name__)
-
-SRFT_CITATION = textwrap.dedent("""\
-    @inproceedings{fu2026srft,
-        title         = {{SRFT: A Single-Stage Method with Supervised and Reinforcement Fine-Tuning for Reasoning}},
-        author        = {Yuqian Fu and Tinghong Chen and Jiajun Chai and Xihuai Wang and Songjun Tu and Guojun Yin and
-                         Wei Lin and Qichao Zhang and Yuanheng Zhu and Dongbin Zhao},
-        booktitle     = {International Conference on Learning Representations},
-        year          = 2026,
-        eprint        = {arXiv:2506.19767},
-    }""")
-
 
 class SRFTTrainer(ModelCardMixin, AtomicCheckpointMixin, GRPOTrainer):
     """
