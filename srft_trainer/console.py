@@ -1,7 +1,8 @@
 # Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
 """
-What `srft train` prints: the progress bar with one compact line per logging step (every metric still goes to the
-trackers and `trainer_state.json`), and no deprecation noise about names TRL itself uses.
+What `srft train` prints: its `--help` (this project's keys first), the progress bar with one compact line per
+logging step (every metric still goes to the trackers and `trainer_state.json`), and no deprecation noise about names
+TRL itself uses.
 """
 
 from __future__ import annotations
@@ -70,3 +71,61 @@ def quiet_renamed_argument_warnings() -> None:
         message=r"`(is_)?gradient_checkpointing(_kwargs|_enable|_disable)?` is deprecated and will be removed in v6",
         category=FutureWarning,
     )
+
+
+COMMON_KEYS = (
+    "model_name_or_path", "dataset_name", "output_dir", "learning_rate", "lr_scheduler_type", "max_steps",
+    "per_device_train_batch_size", "gradient_accumulation_steps", "num_generations", "max_completion_length",
+    "temperature", "use_vllm", "vllm_mode", "bf16", "save_strategy", "save_steps", "resume_from_checkpoint",
+    "report_to", "push_to_hub", "hub_model_id", "seed",
+)  # fmt: skip
+
+
+def _field_lines(cls, names) -> list[str]:
+    from dataclasses import MISSING, fields
+
+    lines = []
+    for f in fields(cls):
+        if f.name not in names:
+            continue
+        default = (
+            f.default
+            if f.default is not MISSING
+            else (f.default_factory() if f.default_factory is not MISSING else "")
+        )
+        lines.append(f"  --{f.name} (default: {default!r})\n      {f.metadata.get('help', '')}")
+    return lines
+
+
+def short_help(trainer: str) -> str:
+    """`srft train --help`: how to call it, this project's own keys first, then where the rest are."""
+    from dataclasses import fields
+
+    from trl import GRPOConfig, ScriptArguments
+
+    from .train import SRFTScriptArguments, config_class
+
+    cls = config_class(trainer)
+    own_script = [
+        f.name for f in fields(SRFTScriptArguments) if f.name not in {g.name for g in fields(ScriptArguments)}
+    ]
+    own_config = [f.name for f in fields(cls) if f.name not in {g.name for g in fields(GRPOConfig)}]
+    lines = [
+        "usage: srft train --config RECIPE [--key value ...]",
+        "",
+        "Trains with a YAML recipe (recipes/); `--key value` overrides any key of it. A key is a field of the script",
+        "arguments below, of the trainer's config class or of TRL's ModelConfig. Check a recipe offline first:",
+        "srft check --config RECIPE. Under accelerate: accelerate launch ... -m srft_trainer.train --config RECIPE.",
+        "",
+        "srft train's own keys:",
+        *_field_lines(SRFTScriptArguments, own_script),
+    ]
+    if own_config:
+        lines += ["", f"SRFT's keys ({cls.__name__}, on top of TRL's GRPOConfig):", *_field_lines(cls, own_config)]
+    lines += [
+        "",
+        "Often set (TRL / transformers): " + ", ".join(f"--{k}" for k in COMMON_KEYS),
+        f"Every field of {cls.__name__} (TRL's and transformers' training arguments) and of TRL's ModelConfig is a",
+        "key too: `srft train --help-all` lists them all.",
+    ]
+    return "\n".join(lines)

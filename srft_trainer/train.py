@@ -310,65 +310,11 @@ def write_curves(trainer, output_dir: str) -> Path | None:
     return png
 
 
-COMMON_KEYS = (
-    "model_name_or_path", "dataset_name", "output_dir", "learning_rate", "lr_scheduler_type", "max_steps",
-    "per_device_train_batch_size", "gradient_accumulation_steps", "num_generations", "max_completion_length",
-    "temperature", "use_vllm", "vllm_mode", "bf16", "save_strategy", "save_steps", "resume_from_checkpoint",
-    "report_to", "push_to_hub", "hub_model_id", "seed",
-)  # fmt: skip
-
-
-def _field_lines(cls, names) -> list[str]:
-    from dataclasses import MISSING, fields
-
-    lines = []
-    for f in fields(cls):
-        if f.name not in names:
-            continue
-        default = (
-            f.default
-            if f.default is not MISSING
-            else (f.default_factory() if f.default_factory is not MISSING else "")
-        )
-        lines.append(f"  --{f.name} (default: {default!r})\n      {f.metadata.get('help', '')}")
-    return lines
-
-
-def short_help(trainer: str) -> str:
-    """`srft train --help`: how to call it, this project's own keys first, then where the rest are."""
-    from dataclasses import fields
-
-    from trl import GRPOConfig
-
-    cls = config_class(trainer)
-    own_script = [
-        f.name for f in fields(SRFTScriptArguments) if f.name not in {g.name for g in fields(ScriptArguments)}
-    ]
-    own_config = [f.name for f in fields(cls) if f.name not in {g.name for g in fields(GRPOConfig)}]
-    lines = [
-        "usage: srft train --config RECIPE [--key value ...]",
-        "",
-        "Trains with a YAML recipe (recipes/); `--key value` overrides any key of it. A key is a field of the script",
-        "arguments below, of the trainer's config class or of TRL's ModelConfig. Check a recipe offline first:",
-        "srft check --config RECIPE. Under accelerate: accelerate launch ... -m srft_trainer.train --config RECIPE.",
-        "",
-        "srft train's own keys:",
-        *_field_lines(SRFTScriptArguments, own_script),
-    ]
-    if own_config:
-        lines += ["", f"SRFT's keys ({cls.__name__}, on top of TRL's GRPOConfig):", *_field_lines(cls, own_config)]
-    lines += [
-        "",
-        "Often set (TRL / transformers): " + ", ".join(f"--{k}" for k in COMMON_KEYS),
-        f"Every field of {cls.__name__} (TRL's and transformers' training arguments) and of TRL's ModelConfig is a",
-        "key too: `srft train --help-all` lists them all.",
-    ]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "-h" in argv or "--help" in argv:
+        from .console import short_help
+
         print(short_help(peek_trainer([a for a in argv if a not in ("-h", "--help")])))
         return 0
     if "--help-all" in argv:

@@ -27,6 +27,7 @@ from .vllm_colocate import check_vllm_setup, shutdown_colocated_engine, vllm_col
 
 logger = logging.getLogger(__name__)
 
+
 class SRFTTrainer(ModelCardMixin, AtomicCheckpointMixin, GRPOTrainer):
     """
     Supervised Reinforcement Fine-Tuning ([arXiv 2506.19767](https://huggingface.co/papers/2506.19767)).

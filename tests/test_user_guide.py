@@ -99,7 +99,7 @@ def test_own_model_recipe_on_smollm2(smollm2, tmp_path):
 
 def test_version_and_help():
     assert cli.version().startswith("srft-trainer ") and "TRL 1.16" in cli.version()
-    from srft_trainer.train import short_help
+    from srft_trainer.console import short_help
 
     text = short_help("srft")
     lines = text.splitlines()
