@@ -185,7 +185,7 @@ def test_smollm2_eval_on_math500_with_vllm(smollm2, tmp_path):
     out = tmp_path / "eval"
     _run(
         ["srft", "eval", "--model", smollm2, "--benchmarks", "math500", "--data-dir", SHARED_BENCHMARKS,
-         "--limit", "20", "--max-new-tokens", "256", "--max-model-len", "1024", "--backend", "vllm",
+         "--limit", "20", "--max-new-tokens", "128", "--max-model-len", "1024", "--backend", "vllm",
          "--output-dir", out],
         tmp_path,
     )  # fmt: skip
