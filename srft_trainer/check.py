@@ -26,7 +26,8 @@ from unittest import mock
 
 import yaml
 
-from .check_local import GRPO_TRAINERS, SFT_TRAINERS, check_data, check_model, resolve_local
+from .check_local import check_data, check_model, resolve_local
+from .data_checks import GRPO_TRAINERS, SFT_TRAINERS
 
 
 # TrlParser reads an `env:` mapping (environment variables to set) from the YAML besides the dataclass fields.

@@ -8,17 +8,14 @@ a sample of rows).
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .data_checks import GRPO_TRAINERS, HUB_ID
 
 
 if TYPE_CHECKING:
     from .check import CheckReport
-
-GRPO_TRAINERS = ("srft", "grpo")
-SFT_TRAINERS = ("sft", "sft_kl")
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def resolve_local(

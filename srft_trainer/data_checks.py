@@ -11,6 +11,7 @@ about a second, `tests/test_data_checks.py` prints the time).
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from typing import Any
 TRL_REWARD_ARGUMENTS = {"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric"}
 GRPO_TRAINERS = ("srft", "grpo")
 SFT_TRAINERS = ("sft", "sft_kl")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # an owner/name Hub id (not a local path)
 
 
 class DataError(ValueError):

@@ -16,8 +16,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .data_checks import HUB_ID
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
 # Fields that always go in the card (what a reader needs to place the run), whether default or not.
 ALWAYS = (
     "learning_rate",
