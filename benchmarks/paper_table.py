@@ -1,64 +1,61 @@
 # Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
 """
-The paper's Tables 2 and 3 in miniature, on the offline toy world: every method trained from the same base model with
-the same budget (`--steps` optimizer steps x 64 sequences per step, the toy recipes' lr 2e-4 with a cosine schedule
-and 5 warmup steps), over several seeds, and scored on the same held-out problems.
+A fair arena: the paper's Tables 2 and 3 in miniature on the offline toy world, every method tuned by one protocol,
+chosen on validation, reported on test.
 
-    python benchmarks/paper_table.py             # 9 rows, 3 seeds, 60 steps: about 45 min on 2 CPU cores
-    python benchmarks/paper_table.py --task expressions   # 10 rows, 3 seeds, 50 steps, ID and OOD: 53 min
-    python benchmarks/paper_table.py --ci        # base, grpo, srft; 1 seed, 2 steps, 8 problems (what CI runs)
-    python benchmarks/paper_table.py --rows srft,grpo --seeds 0 --steps 100
+    python benchmarks/paper_table.py --task expressions_terse   # the task in the paper's regime: ~1 h on 2 cores
+    python benchmarks/paper_table.py                            # arithmetic
+    python benchmarks/paper_table.py --ci                       # what the tests run (2 steps, 2 rates, 8 problems)
+    python benchmarks/paper_table.py --rows sft,grpo,srft --grid 1e-5,1e-4,1e-3 --steps 60
 
-Tasks (`--task`): `arithmetic`, the toy world of the README's quick start (recipes/toy/*.yaml), and `expressions`
-(recipes/toy/expressions/*.yaml): sums of products with several correct derivations, demonstrations in another style
-than the base's with a fraction of them wrong, and an out-of-distribution held-out split with more terms than
-training shows, scored at the end of every run (`--ood-size` problems). Its default rows add SRFT with the imperfect
-demonstrations filtered out (`min_demo_reward: 1.0`), and the report says which rows differ from SRFT by more than
-two standard deviations.
+The protocol, the same for every row (written here before any run; nothing below depends on a row's results but
+the choice it makes from its own grid):
+- Splits: the world's held-out split cut in two disjoint halves, validation (`world.load_validation()`, the first
+  `--val-size` problems used) and test (`world.load_test()`, the first `--test-size`); the OOD split, when the task
+  has one, is scored at the end on test-time models only.
+- Learning rates: `LR_GRID` (two decades, half-decade steps), the same for every row and stage; `--grid` replaces it
+  for every row at once (it must still span two decades).
+- Tuning: one run per grid point with seed `TUNING_SEED`, scored greedily on validation at the end; a row's rate is
+  the one with the best validation accuracy (ties: the smaller rate). SFT -> RL tunes its stages in order: the SFT
+  stage over the grid, then the RL stage over the grid from the chosen SFT stage's model.
+- Test: `--seeds` (default three, none of them the tuning seed) at the chosen rate(s), scored on test every
+  `--eval-every` steps and at the end.
+- Budget: `--steps` optimizer steps x 64 sequences for every row; SFT -> RL gives half to each stage. Schedules are
+  the toy recipes' (cosine, 5 warmup steps) around the chosen peak rate.
+- Edge: a rate chosen at either end of the grid is flagged `(edge)` in the table, and the report asks for a wider
+  grid for every row.
+- Regime: on a task listed in `srft_trainer.toy.regime.REGIME_TASKS` nothing is trained unless the task's criteria
+  were measured and passed (`python scripts/build_toy_base.py --task <task>`); for the other tasks the report says
+  which criteria their record fails.
 
-Default budget (`DEFAULT_STEPS`): 60 steps per trained row on `arithmetic`, 50 on `expressions` (9 trained rows and an
-OOD scoring per run), chosen so that the default rows x 3 seeds fit ~45 minutes on 2 CPU cores (an RL step of 64
-sequences takes ~1.5-2 s there, an SFT step ~0.4 s, a 100-problem greedy scoring a few seconds). The expressions
-table took 53 min: policies pulled into the demonstrations' style ramble to the length limit, which slows their
-steps and scoring.
+Rows (`ROWS`) are the toy recipes (`recipes/toy/[<task>/]{sft,grpo,srft}.yaml`) plus the same key overrides as the
+paper-scale recipes in `recipes/qwen2.5-math-7b/`, trained through `srft train`'s own plumbing
+(`srft_trainer.toy.runs`), `--workers` runs at a time (one process each, the cores shared out). The base model is
+scored once (greedy decoding). Measured for each test run: greedy test accuracy, the entropy along those greedy
+completions, the training entropy each trainer logs (mean of the last 5 logged steps), and OOD accuracy.
 
-Rows (`ROWS`) are the toy recipes (`recipes/toy/{sft,grpo,srft}.yaml`) plus the same key overrides as the paper-scale
-recipes in `recipes/qwen2.5-math-7b/`, trained through `srft train`'s own plumbing (`srft_trainer.train.parse_args`,
-`apply_toy_world`, `load_split`, `build_trainer`). SFT -> RL spends half of the steps on SFT and the rest on GRPO from
-the SFT model (each stage with the recipe's own warmup and cosine schedule). The base model is scored once: greedy
-decoding makes its score the same for every seed, and it is step 0 of every trained row's curve.
-
-Measured for each run, every `--eval-every` steps and at the end, on the first `--heldout-size` held-out problems:
-- held-out accuracy: greedy decoding, graded by the training reward (`srft_trainer.toy.evaluate_heldout`);
-- held-out entropy: the policy's mean token entropy (nats) along its own greedy completions of those problems, the
-  same measurement for every row;
-- training entropy: the `entropy` each trainer logs (TRL's GRPOTrainer: rollout tokens; SRFTTrainer: rollout and
-  demonstration tokens; SFTTrainer: demonstration tokens), so it compares loosely across trainers; the table gives the
-  mean over the last 5 logged steps.
-
-Writes into `--output-dir`: `paper_table.md` (also printed), `paper_table.png` (accuracy, training entropy and
-held-out entropy curves, mean over seeds per row) and `paper_table.json` (every run's curves and logged metrics).
+Writes into `--output-dir`: `paper_table.md` (also printed), `paper_table.png` (test accuracy, training and held-out
+entropy curves, and validation accuracy over the grid) and `paper_table.json` (grid, every tuning run, the chosen
+rates, every test run's curves and logs).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import math
+import os
 import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from transformers import PrinterCallback, TrainerCallback
 
-
-RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "toy"
-RECIPE_DIRS = {"arithmetic": RECIPES, "expressions": RECIPES / "expressions"}
-OOD_MAX_NEW_TOKENS = 256  # a 6-term solution in the demonstrations' style is up to 189 characters
-FINAL_ENTROPY_STEPS = 5  # the table's training entropy: mean over this many last logged steps (one step is noisy)
-LOGGED_KEYS = ("loss", "entropy", "reward", "frac_reward_zero_std", "srft/w_sft", "srft/w_rl", "mean_token_accuracy")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the report module beside this script
+import paper_table_report as report  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -75,6 +72,10 @@ class Row:
     stages: tuple[tuple[str, dict[str, Any]], ...]
 
 
+# The released code's variants, as recipes/toy/srft_official.yaml sets them on top of srft.yaml.
+RELEASED_CODE = {"steps_per_generation": 2, "sft_weight_sign": "code", "entropy_granularity": "token",
+                 "demo_policy_shaping": 0.1, "scale_rewards": "none", "group_stats_from": "all",
+                 "rollout_objective": "clipped", "loss_type": "dr_grpo", "entropy_coef": 0.001}  # fmt: skip
 # Overrides as in recipes/qwen2.5-math-7b/{luffy,srft_no_wsft,srft_no_wrl}.yaml. "SFT + RL, constant weights" is the
 # paper's single-stage L_SFT + L_RL (Sec. 3.2.2): SRFT with both entropy weights set to 1 (both ablations at once).
 ROWS: dict[str, Row] = {
@@ -95,76 +96,20 @@ ROWS: dict[str, Row] = {
     "srft": Row("SRFT", (("srft", {}),)),
     "srft_no_wsft": Row("SRFT w/o w_SFT", (("srft", {"sft_coef": 1.0, "sft_entropy_weighting": False}),)),
     "srft_no_wrl": Row("SRFT w/o w_RL", (("srft", {"rl_pos_coef": 1.0, "rl_entropy_weighting": False}),)),
+    "srft_released": Row("SRFT, released-code variant", (("srft", RELEASED_CODE),)),
     # Demonstrations the reward scores below 1 (the imperfect ones) give their slot back to a rollout.
     "srft_filtered": Row("SRFT, imperfect demos filtered", (("srft", {"min_demo_reward": 1.0}),)),
 }
-PAPER_ROWS = [row for row in ROWS if row != "srft_filtered"]
-DEFAULT_ROWS = {"arithmetic": PAPER_ROWS, "expressions": list(ROWS)}
-DEFAULT_STEPS = {"arithmetic": 60, "expressions": 50}
-
-
-# ------------------------------------------------------------------------------------------------------- scoring
-def score(model, tokenizer, heldout) -> tuple[float, float]:
-    """Greedy held-out accuracy (a fraction) and the entropy along those greedy completions."""
-    from srft_trainer.toy.evaluation import completion_entropy, evaluate_heldout
-
-    result = evaluate_heldout(model, tokenizer, heldout)
-    return result.accuracy, completion_entropy(model, tokenizer, heldout["prompt"], result.completions)
-
-
-class HeldoutCurve(TrainerCallback):
-    """Scores the trainer's model every `every` steps and at the end, into `points` as {step, accuracy, entropy}."""
-
-    def __init__(self, trainer, heldout, every: int, offset: int, points: list[dict]):
-        self.trainer, self.heldout, self.every, self.offset, self.points = trainer, heldout, every, offset, points
-
-    def _score(self, step: int) -> None:
-        model = self.trainer.accelerator.unwrap_model(self.trainer.model)
-        accuracy, entropy = score(model, self.trainer.processing_class, self.heldout)
-        self.points.append({"step": self.offset + step, "accuracy": accuracy, "entropy": entropy})
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step % self.every == 0 and state.global_step < state.max_steps:
-            self._score(state.global_step)
-
-    def on_train_end(self, args, state, control, **kwargs):
-        self._score(state.global_step)
-
-
-# ------------------------------------------------------------------------------------------------------ training
-def stage_argv(
-    recipe: str, overrides: dict, model: str | None, out: Path, world: Path, seed: int, steps: int, task="arithmetic"
-):
-    """The `srft train` command line of one stage (recipe, budget, seed and the row's overrides)."""
-    argv = ["--config", str(RECIPE_DIRS[task] / f"{recipe}.yaml"), "--toy_world", str(world), "--output_dir", str(out),
-            "--max_steps", str(steps), "--seed", str(seed), "--logging_steps", "1",
-            "--disable_tqdm", "true"]  # fmt: skip
-    if model:
-        argv += ["--model_name_or_path", model]
-    for key, value in overrides.items():
-        argv += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
-    return argv
-
-
-def train_stage(argv: list[str], heldout, every: int, offset: int, points: list[dict], logs: list[dict]):
-    """
-    Trains one stage through `srft train`'s plumbing, scoring it on the way; adds its logged metrics to `logs` and
-    returns the trainer.
-    """
-    from srft_trainer.train import apply_toy_world, build_trainer, load_split, parse_args
-
-    script_args, training_args, model_args = parse_args(argv)
-    apply_toy_world(script_args, model_args)
-    train = load_split(script_args.dataset_name, script_args.dataset_train_split)
-    trainer = build_trainer(script_args, training_args, model_args, train, None)
-    trainer.remove_callback(PrinterCallback)  # one line per run instead of a metrics dict per step
-    trainer.add_callback(HeldoutCurve(trainer, heldout, every, offset, points))
-    trainer.train()
-    trainer.save_model(training_args.output_dir)  # the next stage of SFT -> RL starts from it
-    for log in trainer.state.log_history:
-        if "entropy" in log:
-            logs.append({"step": offset + log["step"], **{k: float(log[k]) for k in LOGGED_KEYS if k in log}})
-    return trainer
+LABELS = {key: row.label for key, row in ROWS.items()}
+ARENA_ROWS = [row for row in ROWS if row != "srft_filtered"]
+TASKS = ("arithmetic", "expressions", "expressions_terse")
+DEFAULT_ROWS = {"arithmetic": ARENA_ROWS, "expressions": list(ROWS), "expressions_terse": ARENA_ROWS}
+DEFAULT_STEPS = 40  # per row; with the grid below, one task's arena fits ~1 h on 2 CPU cores
+# Written before any run: two decades in half-decade steps, for every row and every stage.
+LR_GRID = (3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
+MIN_GRID_DECADES = 2
+TUNING_SEED = 0
+OOD_MAX_NEW_TOKENS = 256  # a 6-term solution in the demonstrations' style is up to 189 characters
 
 
 def stage_steps(total: int, stages: int) -> list[int]:
@@ -174,138 +119,264 @@ def stage_steps(total: int, stages: int) -> list[int]:
     return steps
 
 
-def run_row(row: str, seed: int, a: argparse.Namespace, heldout, base: dict, ood=None) -> dict:
-    """Trains one row with one seed; its curve starts at the base model's score (step 0)."""
-    from srft_trainer.toy import heldout_accuracy
-
-    start, model, offset = time.perf_counter(), None, 0
-    points: list[dict] = [{"step": 0, "accuracy": base["accuracy"], "entropy": base["entropy"]}]
-    logs: list[dict] = []
-    argvs = []
-    for i, ((recipe, overrides), steps) in enumerate(
-        zip(ROWS[row].stages, stage_steps(a.steps, len(ROWS[row].stages)))
-    ):
-        out = a.output_dir / "runs" / f"{row}-seed{seed}-stage{i}"
-        argv = stage_argv(recipe, overrides, model, out, a.output_dir / "toy-world", seed, steps, a.task)
-        trainer = train_stage(argv, heldout, a.eval_every, offset, points, logs)
-        argvs.append(argv)
-        model, offset = str(out), offset + steps
-    ood_accuracy = None
-    if ood is not None:  # the final model only: more terms than any training problem
-        final = trainer.accelerator.unwrap_model(trainer.model)
-        ood_accuracy = heldout_accuracy(final, trainer.processing_class, ood, max_new_tokens=OOD_MAX_NEW_TOKENS)
-    entropies = [log["entropy"] for log in logs]
-    return {
-        "row": row,
-        "seed": seed,
-        "curve": points,
-        "logs": logs,
-        "final_accuracy": points[-1]["accuracy"],
-        "final_ood_accuracy": ood_accuracy,
-        "final_heldout_entropy": points[-1]["entropy"],
-        "final_train_entropy": statistics.mean(entropies[-FINAL_ENTROPY_STEPS:]) if entropies else None,
-        "seconds": round(time.perf_counter() - start, 1),
-        "argv": argvs,
-    }
+def choose(accuracies: dict[float, float], grid: list[float]) -> tuple[float, bool]:
+    """The rate with the best validation accuracy (ties: the smaller rate) and whether it is at an end of the grid."""
+    best = max(sorted(accuracies), key=lambda lr: accuracies[lr])  # max keeps the first of equals: the smaller rate
+    return best, best in (min(grid), max(grid))
 
 
-# ------------------------------------------------------------------------------------------------------- report
-def mean_std(values: list[float], digits: int = 1) -> str:
-    """`mean ± std` (sample std; 0 for one value), or `–` for no values."""
-    if not values:
-        return "–"
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
+# ------------------------------------------------------------------------------------------------------ schedule
+class InlineExecutor:
+    """Runs each job when it is submitted (`--workers 1`: no child processes)."""
+
+    def submit(self, fn, *args, **kwargs) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
 
 
-def first_step(curve: list[dict], target: float) -> int | None:
-    """The first scored step whose accuracy reaches `target`, or `None`."""
-    return next((p["step"] for p in curve if p["accuracy"] >= target), None)
+class Arena:
+    """
+    Schedules the protocol's runs on an executor as their inputs become known: every row's first-stage grid at once,
+    a later stage's grid when the previous stage's rate is chosen, a row's test seeds when all its rates are.
+    """
+
+    def __init__(self, a: argparse.Namespace, world, validation, test, ood, base: dict, executor):
+        self.a, self.world, self.validation, self.test, self.ood, self.base = a, world, validation, test, ood, base
+        self.executor = executor
+        self.pending: dict[Future, tuple] = {}
+        self.tuning: list[dict] = []
+        self.chosen: dict[str, dict] = {}
+        self.results: list[dict] = []
+        self.stage_models: dict[str, str] = {}  # row -> the chosen previous stage's model (SFT -> RL)
+
+    def _stages(self, row: str, learning_rates: list[float]):
+        from srft_trainer.toy.runs import Stage
+
+        steps = stage_steps(self.a.steps, len(ROWS[row].stages))
+        return [Stage(recipe, lr, n, dict(overrides))
+                for (recipe, overrides), lr, n in zip(ROWS[row].stages, learning_rates, steps)]  # fmt: skip
+
+    def _submit(self, key: tuple, **kwargs) -> None:
+        from srft_trainer.toy.runs import run_stages
+
+        common = {"task": self.a.task, "world": self.world.root, "threads": self.a.threads}
+        self.pending[self.executor.submit(run_stages, **common, **kwargs)] = key
+
+    def tune_stage(self, row: str, stage: int) -> None:
+        chosen = self.chosen.get(row, {}).get("learning_rates", [])
+        steps = stage_steps(self.a.steps, len(ROWS[row].stages))
+        for lr in self.a.grid:
+            stages = self._stages(row, [*chosen, lr])[stage:]
+            out = self.a.output_dir / "tuning" / f"{row}-stage{stage}-lr{report.rate(lr)}"
+            self._submit(("tune", row, stage, lr), stages=stages, out=out, seed=TUNING_SEED, problems=self.validation,
+                         model=self.stage_models.get(row), offset=sum(steps[:stage]))  # fmt: skip
+
+    def test_row(self, row: str) -> None:
+        for seed in self.a.seeds:
+            start = {"step": 0, "accuracy": self.base["accuracy"], "entropy": self.base["entropy"]}
+            self._submit(("test", row, seed), stages=self._stages(row, self.chosen[row]["learning_rates"]),
+                         out=self.a.output_dir / "runs" / f"{row}-seed{seed}", seed=seed, problems=self.test,
+                         every=self.a.eval_every, start=start, ood=self.ood,
+                         ood_max_new_tokens=OOD_MAX_NEW_TOKENS)  # fmt: skip
+
+    def _done(self, key: tuple, run: dict) -> None:
+        kind, row = key[0], key[1]
+        if kind == "test":
+            self.results.append({"row": row, "seed": key[2], **self.chosen[row], **run})
+            print(f"test {row} seed {key[2]}: {100 * run['final_accuracy']:.1f}% ({run['seconds']} s)", flush=True)
+            return
+        stage, lr = key[2], key[3]
+        self.tuning.append({"row": row, "stage": stage, "recipe": ROWS[row].stages[stage][0], "learning_rate": lr,
+                            "validation_accuracy": run["final_accuracy"], "model": run["model"],
+                            "seconds": run["seconds"]})  # fmt: skip
+        print(f"tune {row} stage {stage} lr {report.rate(lr)}: {100 * run['final_accuracy']:.1f}% on validation "
+              f"({run['seconds']} s)", flush=True)  # fmt: skip
+        grid = [t for t in self.tuning if (t["row"], t["stage"]) == (row, stage)]
+        if len(grid) < len(self.a.grid):
+            return
+        best, edge = choose({t["learning_rate"]: t["validation_accuracy"] for t in grid}, self.a.grid)
+        choice = self.chosen.setdefault(row, {"learning_rates": [], "edge": [], "validation_accuracy": []})
+        choice["learning_rates"].append(best)
+        choice["edge"].append(edge)
+        best_run = next(t for t in grid if t["learning_rate"] == best)
+        choice["validation_accuracy"].append(best_run["validation_accuracy"])
+        if stage + 1 < len(ROWS[row].stages):
+            self.stage_models[row] = best_run["model"]
+            self.tune_stage(row, stage + 1)
+        else:
+            self.test_row(row)
+
+    def run(self) -> None:
+        for row in self.a.rows:
+            if ROWS[row].stages:
+                self.tune_stage(row, 0)
+        while self.pending:
+            finished, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+            for future in finished:
+                self._done(self.pending.pop(future), future.result())
+        self.results.sort(key=lambda r: (self.a.rows.index(r["row"]), r["seed"]))
 
 
-def steps_to(runs: list[dict], target: float | None) -> str:
-    """Steps to reach `target` over the runs: `mean ± std`, with how many runs never reached it."""
-    if target is None:
-        return "–"
-    hits = [first_step(r["curve"], target) for r in runs]
-    reached = [h for h in hits if h is not None]
-    if not reached:
-        return "not reached"
-    text = mean_std([float(h) for h in reached], digits=0)
-    return text if len(reached) == len(hits) else f"{text} ({len(hits) - len(reached)}/{len(hits)} not reached)"
+# --------------------------------------------------------------------------------------------------------- main
+def parse_floats(text: str, flag: str, p: argparse.ArgumentParser) -> list[float]:
+    try:
+        return sorted({float(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        p.error(f"{flag}: expected comma-separated numbers such as 1e-5,1e-4,1e-3, got {text!r}")
 
 
-def targets(results: list[dict], base: dict) -> tuple[float | None, float | None]:
-    """50% of SRFT's final mean accuracy, and the base accuracy plus half of SRFT's mean gain over it."""
-    srft = [r["final_accuracy"] for r in results if r["row"] == "srft"]
-    if not srft:
-        return None, None
-    final = statistics.mean(srft)
-    return 0.5 * final, (base["accuracy"] + 0.5 * (final - base["accuracy"]) if final > base["accuracy"] else None)
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", choices=TASKS, default="arithmetic", help="which toy world")
+    p.add_argument("--rows", default=None, help=f"comma-separated, from: {', '.join(ROWS)} (default: the task's)")
+    grid = ",".join(map(report.rate, LR_GRID))
+    p.add_argument("--grid", default=grid, help="learning rates tried for every row and stage (at least "
+                   f"{MIN_GRID_DECADES} decades; default: {grid})")  # fmt: skip
+    p.add_argument("--seeds", default="1,2,3", help=f"test seeds (the tuning seed is {TUNING_SEED})")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="optimizer steps per row (64 sequences each)")
+    p.add_argument("--val-size", type=int, default=200, help="validation problems scored per tuning run")
+    p.add_argument("--test-size", type=int, default=200, help="test problems scored")
+    p.add_argument("--ood-size", type=int, default=200, help="out-of-distribution problems scored at the end")
+    p.add_argument("--eval-every", type=int, default=10, help="score the test problems every N steps")
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="runs at a time")
+    p.add_argument("--output-dir", type=Path, default=None, help="default: outputs/paper_table[-<task>]")
+    p.add_argument("--ci", action="store_true", help="base, SFT -> RL, SRFT; grid 1e-5,1e-3; 2 steps; 1 test seed; "
+                   "8 problems; 1 worker")  # fmt: skip
+    a = p.parse_args(argv)
+    if a.ci:
+        a.rows, a.grid, a.seeds, a.steps, a.workers = "base,sft_grpo,srft", "1e-5,1e-3", "1", 2, 1
+        a.val_size, a.test_size, a.ood_size, a.eval_every = 8, 8, 8, 1
+    if a.output_dir is None:
+        a.output_dir = Path("outputs/paper_table" + ("" if a.task == "arithmetic" else f"-{a.task}"))
+    a.rows = DEFAULT_ROWS[a.task] if a.rows is None else [r.strip() for r in a.rows.split(",") if r.strip()]
+    unknown = [r for r in a.rows if r not in ROWS]
+    if unknown or not a.rows:
+        p.error(f"--rows: unknown row(s) {unknown or a.rows}; choose from: {', '.join(ROWS)}")
+    a.grid = parse_floats(a.grid, "--grid", p)
+    if not a.grid or min(a.grid) <= 0 or math.log10(max(a.grid) / min(a.grid)) < MIN_GRID_DECADES - 1e-9:
+        p.error(f"--grid must span at least {MIN_GRID_DECADES} decades of positive rates (the protocol), got "
+                f"{a.grid}; e.g. 1e-5,1e-4,1e-3")  # fmt: skip
+    try:
+        a.seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
+    except ValueError:
+        p.error(f"--seeds: expected comma-separated integers such as 1,2,3, got {a.seeds!r}")
+    if not a.seeds or TUNING_SEED in a.seeds:
+        p.error(f"--seeds: give at least one test seed other than the tuning seed {TUNING_SEED}, e.g. 1,2,3")
+    stages = max(len(ROWS[r].stages) for r in a.rows)
+    if a.steps < max(stages, 1):
+        p.error(f"--steps must be >= {max(stages, 1)} (every training stage needs a step), got {a.steps}")
+    for flag in ("val_size", "test_size", "eval_every", "ood_size", "workers"):
+        if getattr(a, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(a, flag)}")
+    a.threads = max(1, (os.cpu_count() or 1) // a.workers)
+    return a
 
 
-def runs_of(row: str, results: list[dict], base: dict) -> list[dict]:
-    return [base] if row == "base" else [r for r in results if r["row"] == row]
+def regime_status(task: str) -> tuple[dict | None, list[str]]:
+    """The task's recorded regime measurement (if any) and the criteria it fails."""
+    from srft_trainer.toy.regime import failed_criteria
+    from srft_trainer.toy.world import shipped_base_info, world_settings
+
+    record = ((shipped_base_info(task) or {}).get("regime") or {}).get(task)
+    if record and record.get("fingerprint") != world_settings(task).fingerprint():
+        record = None  # measured on another version of the task
+    return record, failed_criteria(record)
 
 
-def values(runs: list[dict], key: str, scale: float = 1.0) -> list[float]:
-    return [scale * r[key] for r in runs if r.get(key) is not None]
+def main(argv: list[str] | None = None) -> int:
+    a = parse(argv)
+    from srft_trainer.toy.regime import REGIME_TASKS
+
+    record, failed = regime_status(a.task)
+    if a.task in REGIME_TASKS and failed:
+        raise SystemExit(f"The {a.task} task has no passing record of the paper-regime criteria (failed or not "
+                         f"measured: {'; '.join(failed)}). Run `python scripts/build_toy_base.py --task {a.task}` "
+                         "first.")  # fmt: skip
+    from srft_trainer.toy import build_toy_world, heldout_accuracy
+    from srft_trainer.toy.runs import score
+
+    start = time.perf_counter()
+    a.output_dir.mkdir(parents=True, exist_ok=True)
+    world = build_toy_world(a.output_dir / "toy-world", task=a.task)
+    splits = {"validation": world.load_validation(), "test": world.load_test()}
+    for name, size in (("validation", a.val_size), ("test", a.test_size)):
+        if size > len(splits[name]):
+            raise SystemExit(f"--{name[:4]}-size {size} is larger than the {name} split ({len(splits[name])}).")
+    validation, test = splits["validation"].select(range(a.val_size)), splits["test"].select(range(a.test_size))
+    ood = world.load_heldout_ood()
+    if ood is not None:
+        if a.ood_size > len(ood):
+            raise SystemExit(f"--ood-size {a.ood_size} is larger than the out-of-distribution split ({len(ood)}).")
+        ood = ood.shuffle(seed=0).select(range(a.ood_size))  # every number of terms, not only the first
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    # Greedy decoding: the base model's score is the same for every seed, so it is computed once.
+    model, tokenizer = (cls.from_pretrained(world.model_dir) for cls in (AutoModelForCausalLM, AutoTokenizer))
+    accuracy, entropy = score(model, tokenizer, test)
+    base_ood = None if ood is None else heldout_accuracy(model, tokenizer, ood, max_new_tokens=OOD_MAX_NEW_TOKENS)
+    base = {"row": "base", "final_accuracy": accuracy, "final_heldout_entropy": entropy, "accuracy": accuracy,
+            "entropy": entropy, "curve": [{"step": 0, "accuracy": accuracy, "entropy": entropy}],
+            "final_ood_accuracy": base_ood, "validation_accuracy": score(model, tokenizer, validation)[0]}  # fmt: skip
+    print(f"base: {100 * accuracy:.1f}% on test, {100 * base['validation_accuracy']:.1f}% on validation", flush=True)
+
+    executor = InlineExecutor() if a.workers == 1 else ProcessPoolExecutor(a.workers, mp_context=get_context("spawn"))
+    arena = Arena(a, world, validation, test, ood, base, executor)
+    try:
+        arena.run()
+    finally:
+        executor.shutdown(wait=True)
+    seconds = time.perf_counter() - start
+    md = render(a, argv, base, arena, record, failed, seconds)
+    (a.output_dir / "paper_table.md").write_text(md)
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
+    payload = {"settings": settings, "grid": a.grid, "seconds": round(seconds, 1), "base": base,
+               "regime": record, "regime_failed": failed, "tuning": arena.tuning, "chosen": arena.chosen,
+               "runs": arena.results}  # fmt: skip
+    (a.output_dir / "paper_table.json").write_text(json.dumps(payload, indent=2))
+    title = f"Toy world ({a.task} task): test seeds {','.join(map(str, a.seeds))}, rates chosen on validation"
+    report.plot(arena.results, a.rows, base, a.output_dir / "paper_table.png", LABELS, title, arena.tuning)
+    print(md, flush=True)
+    return 0
 
 
-def table(results: list[dict], rows: list[str], base: dict) -> str:
-    """The Markdown table: one line per row, mean ± std over its runs (OOD column when the task has one)."""
-    half, half_gain = targets(results, base)
-    pct = lambda x: "–" if x is None else f"{100 * x:.1f}%"  # noqa: E731
-    with_ood = base.get("final_ood_accuracy") is not None
-    ood_head, ood_rule = (" OOD accuracy (%) |", "---|") if with_ood else ("", "")
+def render(a, argv, base, arena: Arena, record, failed, seconds: float) -> str:
+    """The Markdown report: header, results on test, separations, the grid on validation, the legend."""
+    ood_note = "" if base["final_ood_accuracy"] is None else f"; OOD accuracy on {a.ood_size} problems at the end"
+    regime = ("meets the paper-regime criteria (`srft_trainer.toy.regime`)" if not failed else
+              f"is outside the paper's regime: {'; '.join(failed)}" if record else
+              "has no measured paper-regime criteria")  # fmt: skip
     lines = [
-        f"| method | held-out accuracy (%) |{ood_head} training entropy | held-out entropy | steps to 50% of SRFT's "
-        f"accuracy ({pct(half)}) | steps to half of SRFT's gain ({pct(half_gain)}) | runs |",
-        f"|---|---|{ood_rule}---|---|---|---|---|",
+        f"Task `{a.task}` ({regime}): {a.steps} optimizer steps x 64 sequences per row; learning rates from the grid "
+        f"{', '.join(map(report.rate, a.grid))}, chosen per row (and stage) on {a.val_size} validation problems with "
+        f"seed {TUNING_SEED}; test seeds {','.join(map(str, a.seeds))} at the chosen rates, greedy accuracy on "
+        f"{a.test_size} test problems scored every {a.eval_every} steps{ood_note}; {a.workers} runs at a time, "
+        f"{seconds / 60:.1f} min in all.",
+        f"`python benchmarks/paper_table.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
+        "",
+        report.table(arena.results, a.rows, base, LABELS, arena.chosen),
     ]
-    for row in rows:
-        runs = runs_of(row, results, base)
-        ood = f" {mean_std(values(runs, 'final_ood_accuracy', 100))} |" if with_ood else ""
-        lines.append(
-            f"| {ROWS[row].label} | {mean_std(values(runs, 'final_accuracy', 100))} |{ood} "
-            f"{mean_std(values(runs, 'final_train_entropy'), 3)} "
-            f"| {mean_std(values(runs, 'final_heldout_entropy'), 3)} | {steps_to(runs, half)} "
-            f"| {steps_to(runs, half_gain)} | {len(runs)} |"
-        )
-    return "\n".join(lines)
-
-
-def separation(results: list[dict], rows: list[str], base: dict, reference: str = "srft") -> str:
-    """
-    Whether each row's mean differs from the reference row's by more than two standard deviations (the larger of the
-    two rows' std over seeds), in-distribution and, when scored, out-of-distribution.
-    """
-    keys = [("final_accuracy", "held-out")]
-    if base.get("final_ood_accuracy") is not None:
-        keys.append(("final_ood_accuracy", "OOD"))
-    ref = runs_of(reference, results, base)
-    if not ref:
-        return ""
-    head = " | ".join(f"{name}: Δ vs {ROWS[reference].label} (points), 2 std, separated?" for _, name in keys)
-    lines = [f"| method | {head} |", "|---|" + "---|" * len(keys)]
-    for row in rows:
-        if row == reference:
-            continue
-        cells = []
-        for key, _ in keys:
-            mine, theirs = values(runs_of(row, results, base), key, 100), values(ref, key, 100)
-            if not mine or not theirs:
-                cells.append("–")
-                continue
-            spread = 2 * max(statistics.stdev(v) if len(v) > 1 else 0.0 for v in (mine, theirs))
-            delta = statistics.mean(mine) - statistics.mean(theirs)
-            cells.append(f"{delta:+.1f}, {spread:.1f}, {'yes' if abs(delta) > spread else 'no'}")
-        lines.append(f"| {ROWS[row].label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    edges = [LABELS[row] for row, choice in arena.chosen.items() if any(choice["edge"])]
+    if edges:
+        lines += ["", f"Chosen at an edge of the grid: {', '.join(edges)}. Widen the grid for every row (`--grid`) "
+                  "and run the arena again."]  # fmt: skip
+    sep = report.separation(arena.results, a.rows, base, LABELS)
+    if sep:
+        lines += ["", "Difference from SRFT on test, and whether it exceeds two standard deviations:", "", sep]
+    lines += ["", f"Validation accuracy (%) over the grid, seed {TUNING_SEED} (chosen rate in bold; base "
+              f"{100 * base['validation_accuracy']:.1f}%):", "",
+              report.tuning_table(arena.tuning, a.grid, LABELS, arena.chosen), "", legend(a.rows, a.task)]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def legend(rows: list[str], task: str = "arithmetic") -> str:
     """What each row trains: recipes, overrides and step split."""
+    from srft_trainer.toy.runs import RECIPES, recipe_path
+
     lines = []
     for row in rows:
         stages = ROWS[row].stages
@@ -315,150 +386,11 @@ def legend(rows: list[str], task: str = "arithmetic") -> str:
         parts = []
         for recipe, overrides in stages:
             keys = ", ".join(f"`{k}: {str(v).lower() if isinstance(v, bool) else v}`" for k, v in overrides.items())
-            folder = RECIPE_DIRS[task].relative_to(RECIPES.parents[1])
-            parts.append(f"`{folder}/{recipe}.yaml`" + (f" with {keys}" if keys else ""))
-        split = " then ".join(parts) + (" (half of the steps each)" if len(stages) > 1 else "")
+            path = recipe_path(task, recipe).relative_to(RECIPES.parents[1])
+            parts.append(f"`{path}`" + (f" with {keys}" if keys else ""))
+        split = " then ".join(parts) + (" (half of the steps each, each stage tuned)" if len(stages) > 1 else "")
         lines.append(f"- {ROWS[row].label}: {split}.")
     return "\n".join(lines)
-
-
-def mean_curve(runs: list[dict], series: str, key: str) -> tuple[list[int], list[float]]:
-    """Mean over runs of `key` at each step of `series` (steps that every run has)."""
-    steps = sorted(set.intersection(*({p["step"] for p in r[series] if key in p} for r in runs)))
-    values = [statistics.mean(next(p[key] for p in r[series] if p["step"] == s) for r in runs) for s in steps]
-    return steps, values
-
-
-def plot(results: list[dict], rows: list[str], base: dict, png: Path, task: str = "arithmetic") -> None:
-    """Accuracy, training entropy and held-out entropy against optimizer steps, mean over seeds per row."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_acc, ax_train, ax_held) = plt.subplots(1, 3, figsize=(17, 5))
-    colors = plt.get_cmap("tab10")
-    for i, row in enumerate(rows):
-        color, label = colors(i % 10), ROWS[row].label
-        if row == "base":
-            ax_acc.axhline(100 * base["accuracy"], color=color, linestyle="--", label=label)
-            ax_held.axhline(base["entropy"], color=color, linestyle="--", label=label)
-            continue
-        runs = [r for r in results if r["row"] == row]
-        steps, acc = mean_curve(runs, "curve", "accuracy")
-        ax_acc.plot(steps, [100 * v for v in acc], marker="o", markersize=3, color=color, label=label)
-        steps, ent = mean_curve(runs, "curve", "entropy")
-        ax_held.plot(steps, ent, marker="o", markersize=3, color=color, label=label)
-        steps, ent = mean_curve(runs, "logs", "entropy")
-        ax_train.plot(steps, ent, color=color, label=label, linewidth=1.2)
-    ax_acc.set(xlabel="optimizer step", ylabel="held-out accuracy (%)", title="Held-out accuracy (greedy)")
-    ax_train.set(xlabel="optimizer step", ylabel="nats per token", title="Training entropy (as each trainer logs it)")
-    ax_held.set(xlabel="optimizer step", ylabel="nats per token", title="Held-out entropy (along greedy completions)")
-    ax_acc.legend(fontsize=7)
-    for ax in (ax_acc, ax_train, ax_held):
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"Toy world ({task} task), mean over seeds", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-
-
-# --------------------------------------------------------------------------------------------------------- main
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", choices=list(RECIPE_DIRS), default="arithmetic", help="which toy world")
-    p.add_argument("--rows", default=None, help=f"comma-separated, from: {', '.join(ROWS)} (default: the task's)")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps per trained row (64 sequences each; "
-                   f"default: {', '.join(f'{t} {n}' for t, n in DEFAULT_STEPS.items())})")  # fmt: skip
-    p.add_argument("--heldout-size", type=int, default=100, help="held-out problems scored (the first N)")
-    p.add_argument("--ood-size", type=int, default=200, help="out-of-distribution problems scored at the end")
-    p.add_argument("--eval-every", type=int, default=10, help="score the held-out problems every N steps")
-    p.add_argument("--output-dir", type=Path, default=None, help="default: outputs/paper_table[-<task>]")
-    p.add_argument("--ci", action="store_true", help="base, grpo, srft; seed 0; 2 steps; 8 problems, scored each step")
-    a = p.parse_args(argv)
-    if a.ci:
-        a.rows, a.seeds, a.steps, a.heldout_size, a.eval_every, a.ood_size = "base,grpo,srft", "0", 2, 8, 1, 8
-    if a.steps is None:
-        a.steps = DEFAULT_STEPS[a.task]
-    if a.output_dir is None:
-        a.output_dir = Path("outputs/paper_table" + ("" if a.task == "arithmetic" else f"-{a.task}"))
-    a.rows = DEFAULT_ROWS[a.task] if a.rows is None else [r.strip() for r in a.rows.split(",") if r.strip()]
-    unknown = [r for r in a.rows if r not in ROWS]
-    if unknown or not a.rows:
-        p.error(f"--rows: unknown row(s) {unknown or a.rows}; choose from: {', '.join(ROWS)}")
-    try:
-        a.seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
-    except ValueError:
-        p.error(f"--seeds: expected comma-separated integers such as 0,1,2, got {a.seeds!r}")
-    if not a.seeds:
-        p.error("--seeds: give at least one seed, e.g. --seeds 0")
-    stages = max(len(ROWS[r].stages) for r in a.rows)
-    if a.steps < max(stages, 1):
-        p.error(f"--steps must be >= {max(stages, 1)} (every training stage needs a step), got {a.steps}")
-    for flag in ("heldout_size", "eval_every", "ood_size"):
-        if getattr(a, flag) < 1:
-            p.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(a, flag)}")
-    return a
-
-
-def main(argv: list[str] | None = None) -> int:
-    a = parse(argv)
-    from srft_trainer.toy import build_toy_world
-
-    start = time.perf_counter()
-    a.output_dir.mkdir(parents=True, exist_ok=True)
-    world = build_toy_world(a.output_dir / "toy-world", task=a.task)
-    heldout = world.load_heldout()
-    if a.heldout_size > len(heldout):
-        raise SystemExit(f"--heldout-size {a.heldout_size} is larger than the held-out split ({len(heldout)}).")
-    heldout = heldout.select(range(a.heldout_size))
-    ood = world.load_heldout_ood()
-    if ood is not None:
-        if a.ood_size > len(ood):
-            raise SystemExit(f"--ood-size {a.ood_size} is larger than the out-of-distribution split ({len(ood)}).")
-        ood = ood.shuffle(seed=0).select(range(a.ood_size))  # every number of terms, not only the first
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from srft_trainer.toy import heldout_accuracy
-
-    # Greedy decoding: the base model's score is the same for every seed, so it is computed once.
-    base_model, base_tokenizer = (
-        cls.from_pretrained(world.model_dir) for cls in (AutoModelForCausalLM, AutoTokenizer)
-    )
-    accuracy, entropy = score(base_model, base_tokenizer, heldout)
-    base_ood = (
-        None if ood is None else heldout_accuracy(base_model, base_tokenizer, ood, max_new_tokens=OOD_MAX_NEW_TOKENS)
-    )
-    base = {"row": "base", "final_accuracy": accuracy, "final_heldout_entropy": entropy, "accuracy": accuracy,
-            "entropy": entropy, "curve": [{"step": 0, "accuracy": accuracy, "entropy": entropy}],
-            "final_ood_accuracy": base_ood}  # fmt: skip
-    print(f"base: {100 * accuracy:.1f}% (scored once)", flush=True)
-    results = []
-    for row in (r for r in a.rows if ROWS[r].stages):
-        for seed in a.seeds:
-            results.append(run_row(row, seed, a, heldout, base, ood))
-            r = results[-1]
-            print(f"{row} seed {seed}: {100 * r['final_accuracy']:.1f}% ({r['seconds']} s)", flush=True)
-    seconds = time.perf_counter() - start
-    ood_note = "" if ood is None else f"; out-of-distribution accuracy on {a.ood_size} problems at the end"
-    header = (
-        f"Task `{a.task}`: {a.steps} optimizer steps x 64 sequences per trained row, seeds "
-        f"{','.join(map(str, a.seeds))}; greedy held-out accuracy on the first {a.heldout_size} held-out problems, "
-        f"scored every {a.eval_every} steps{ood_note}; {seconds / 60:.1f} min in all.\n"
-        f"`python benchmarks/paper_table.py {' '.join(argv or sys.argv[1:])}`\n\n"
-    )
-    sep = separation(results, a.rows, base)
-    sep = f"\n\nDifference from SRFT, and whether it exceeds two standard deviations:\n\n{sep}" if sep else ""
-    md = header + table(results, a.rows, base) + sep + "\n\n" + legend(a.rows, a.task) + "\n"
-    (a.output_dir / "paper_table.md").write_text(md)
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
-    payload = {"settings": settings, "seconds": round(seconds, 1), "base": base, "runs": results}
-    (a.output_dir / "paper_table.json").write_text(json.dumps(payload, indent=2))
-    plot(results, a.rows, base, a.output_dir / "paper_table.png", a.task)
-    print(md, flush=True)
-    return 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,12 @@ Makes the toy base models shipped in `srft_trainer/toy/base_model/` (`arithmetic
     python scripts/build_toy_base.py                      # rewrite the shipped arithmetic model (default settings)
     python scripts/build_toy_base.py --task expressions   # rewrite the shipped expressions model
     python scripts/build_toy_base.py --output-dir /tmp/b  # build elsewhere, e.g. to check it reproduces
+    python scripts/build_toy_base.py --task expressions_terse   # check the paper-regime criteria (no pretraining)
+
+`expressions_terse` shares the shipped `expressions` base, so for it (and for any task with `--criteria`) the script
+pretrains nothing: it measures the paper-regime criteria of `srft_trainer.toy.regime` on the task's world (two short
+training runs, SFT and GRPO), records them in the base's `build_info.json` under `regime` -> task, and exits 1 naming
+every criterion that fails, so no arena row runs on a task outside the paper's regime.
 
 It pretrains the task's default `ToyModelSettings` with TRL's `SFTTrainer` on the toy world's `pretrain` split
 (disjoint from the train and held-out splits), then measures the held-out accuracy greedily and sampled at
@@ -86,12 +92,41 @@ def build_expressions(output_dir: Path) -> dict:
     return info
 
 
+def record_criteria(task: str, base_dir: Path) -> int:
+    """Measures the regime criteria of `task` and records them in `base_dir`'s build record; 1 when one fails."""
+    from srft_trainer.toy import build_toy_world
+    from srft_trainer.toy.regime import failed_criteria, measure_regime
+
+    with tempfile.TemporaryDirectory() as scratch:
+        world = build_toy_world(Path(scratch) / "world", task=task)
+        if world.base_origin != "shipped":
+            raise SystemExit(f"The {task} world did not use the shipped base in {base_dir}: rebuild that base first.")
+        start = time.perf_counter()
+        record = measure_regime(world)
+        record["seconds"] = round(time.perf_counter() - start, 1)
+        record["versions"] = versions()
+    info_path = base_dir / SHIPPED_BASE_INFO
+    info = json.loads(info_path.read_text())
+    info.setdefault("regime", {})[task] = record
+    info_path.write_text(json.dumps(info, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+    failed = failed_criteria(record)
+    for text in failed:
+        print(f"FAILED: {text}")
+    print(f"{task}: {'outside' if failed else 'in'} the paper's regime; recorded in {info_path}")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=sorted(SHIPPED_BASE_DIRS), default="arithmetic", help="the toy task")
     parser.add_argument("--output-dir", type=Path, help="where to write the model folder (default: the shipped one)")
+    parser.add_argument("--criteria", action="store_true", help="measure and record the paper-regime criteria of "
+                        "the task's shipped base instead of pretraining (implied for expressions_terse)")  # fmt: skip
     args = parser.parse_args(argv)
     output_dir = args.output_dir or SHIPPED_BASE_DIRS[args.task]
+    if args.criteria or args.task == "expressions_terse":
+        return record_criteria(args.task, SHIPPED_BASE_DIRS[args.task])
 
     if args.task == "expressions":
         with tempfile.TemporaryDirectory() as scratch:

@@ -23,6 +23,8 @@ from typing import Any
 import yaml
 from trl import ModelConfig, ScriptArguments, TrlParser
 
+from .toy.world import TASKS as TOY_TASKS
+
 
 logger = logging.getLogger("srft_trainer.train")  # not "__main__" under `python -m srft_trainer.train`
 
@@ -51,8 +53,10 @@ class SRFTScriptArguments(ScriptArguments):
             Directory of the offline toy world (built there on first use): fills in the model, the data and the
             held-out set when they are not given.
         toy_task (`str`, *optional*, defaults to `"arithmetic"`):
-            The toy world's task: `"arithmetic"` or `"expressions"` (sums of products with several correct
-            derivations, imperfect demonstrations and an out-of-distribution split; see [`srft_trainer.toy`]).
+            The toy world's task: `"arithmetic"`, `"expressions"` (sums of products with several correct
+            derivations, imperfect demonstrations and an out-of-distribution split) or `"expressions_terse"` (the
+            same problems with correct demonstrations in the base's style: the paper's regime); see
+            [`srft_trainer.toy`].
         heldout_dataset (`str`, *optional*):
             A local file of held-out problems (`prompt`, `solution`) scored before and after training.
         heldout_size (`int`, *optional*, defaults to `200`):
@@ -66,9 +70,7 @@ class SRFTScriptArguments(ScriptArguments):
     eval_dataset_name: str | None = field(default=None, metadata={"help": "Separate evaluation data set."})
     model_config_overrides: str | None = field(default=None, metadata={"help": "JSON dict of config overrides."})
     toy_world: str | None = field(default=None, metadata={"help": "Toy world directory (built on first use)."})
-    toy_task: str = field(
-        default="arithmetic", metadata={"help": "Toy world task.", "choices": ["arithmetic", "expressions"]}
-    )
+    toy_task: str = field(default="arithmetic", metadata={"help": "Toy world task.", "choices": list(TOY_TASKS)})
     heldout_dataset: str | None = field(default=None, metadata={"help": "Held-out file scored before/after."})
     heldout_size: int = field(default=200, metadata={"help": "Held-out problems to score."})
     plot_curves: bool = field(default=True, metadata={"help": "Write training_curves.png."})

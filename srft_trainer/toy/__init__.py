@@ -3,7 +3,9 @@
 An offline toy world for trying SRFT on a laptop: multi-digit arithmetic with step-by-step demonstrations, a
 character-level tokenizer, a ~1M-parameter Qwen2 base model, and a held-out evaluation, all without the Hub. A second
 task, `expressions` ([`srft_trainer.toy.expressions`]), has several correct derivations per problem, demonstrations
-in another style than the base model's (a fraction of them imperfect) and an out-of-distribution held-out split.
+in another style than the base model's (a fraction of them imperfect) and an out-of-distribution held-out split. A
+third, `expressions_terse`, keeps those problems and that base but gives correct demonstrations in the base's own
+style: the paper's regime, with its criteria checked and recorded ([`srft_trainer.toy.regime`]).
 
 ```python
 >>> from srft_trainer.toy import build_toy_world, heldout_accuracy
@@ -22,6 +24,7 @@ from .task import LEVELS, TOY_SYSTEM_PROMPT, make_splits, to_sft_dataset
 from .tokenizer import build_char_tokenizer
 from .world import (
     TASKS,
+    ExpressionsTerseWorldSettings,
     ExpressionsWorldSettings,
     ToyWorld,
     ToyWorldSettings,
@@ -36,6 +39,7 @@ __all__ = [
     "OOD_MAX_NEW_TOKENS",
     "TASKS",
     "TOY_SYSTEM_PROMPT",
+    "ExpressionsTerseWorldSettings",
     "ExpressionsWorldSettings",
     "HeldoutResult",
     "ToyModelSettings",

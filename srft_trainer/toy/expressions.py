@@ -74,6 +74,8 @@ FACTORS = (2, 6)
 # in-distribution demonstration is 143 characters (124 tokens of the task's tokenizer), within `evaluate_heldout`'s
 # default of 160 new tokens; 6-term OOD demonstrations reach 189 characters, so score the OOD split with this many.
 OOD_MAX_NEW_TOKENS = 256
+# Styles of the train demonstrations ([`make_expression_splits`]'s `demo_style`).
+DEMO_STYLES = ("column", "terse")
 
 
 def _format(thoughts: list[str], answer: int) -> str:
@@ -281,6 +283,7 @@ def make_expression_splits(
     demo_error_rate: float = 0.25,
     base_error_rate: float = 0.0,
     system_prompt: str | None = TOY_SYSTEM_PROMPT,
+    demo_style: str = "column",
 ) -> DatasetDict:
     """
     Builds the splits of the `expressions` task deterministically from `seed`, with no question in two splits.
@@ -308,6 +311,10 @@ def make_expression_splits(
             [`base_completion`]).
         system_prompt (`str` or `None`, *optional*, defaults to [`TOY_SYSTEM_PROMPT`]):
             The system message of every prompt; `None` leaves it out.
+        demo_style (`str`, *optional*, defaults to `"column"`):
+            The train demonstrations' style: `"column"` ([`demonstration`], another policy than the base's) or
+            `"terse"` ([`base_completion`] without slips: the base's own style written by a solver that never errs,
+            from a generator of its own, so the other splits do not change). `"terse"` needs `demo_error_rate=0`.
 
     Returns:
         [`~datasets.DatasetDict`]: `"train"`, `"heldout"`, `"heldout_ood"` and `"pretrain"` (the last two when
@@ -318,6 +325,10 @@ def make_expression_splits(
         raise ValueError(f"`demo_error_rate` must be in [0, 1], got {demo_error_rate}.")
     if not 0.0 <= base_error_rate <= 1.0:
         raise ValueError(f"`base_error_rate` must be in [0, 1], got {base_error_rate}.")
+    if demo_style not in DEMO_STYLES:
+        raise ValueError(f"`demo_style` must be one of {list(DEMO_STYLES)}, got {demo_style!r}.")
+    if demo_style == "terse" and demo_error_rate:
+        raise ValueError(f"`demo_style='terse'` writes no slips: set `demo_error_rate=0`, got {demo_error_rate}.")
     rng, slips, orders = random.Random(seed), random.Random(f"{seed}:slips"), random.Random(f"{seed}:orders")
     taken: set[str] = set()
     plan = {
@@ -338,6 +349,9 @@ def make_expression_splits(
     for name, problems in splits.items():
         if name == "pretrain":
             completions = [base_completion(p, orders, base_error_rate) for p in problems]
+        elif name == "train" and demo_style == "terse":
+            terse = random.Random(f"{seed}:terse-demos")
+            completions = [base_completion(p, terse) for p in problems]
         elif name == "train":
             completions = [
                 demonstration(p, sample_slip(p, slips) if i in imperfect else None) for i, p in enumerate(problems)

@@ -35,8 +35,13 @@ SHIPPED_BASE_DIR = Path(__file__).parent / "base_model"
 SHIPPED_BASE_INFO = "build_info.json"
 # Bump when the `expressions` task's text format or levels change.
 EXPRESSIONS_TASK_VERSION = 3
-TASKS = ("arithmetic", "expressions")
-SHIPPED_BASE_DIRS = {"arithmetic": SHIPPED_BASE_DIR, "expressions": Path(__file__).parent / "base_model_expressions"}
+TASKS = ("arithmetic", "expressions", "expressions_terse")
+# `expressions_terse` shares the `expressions` base: the same pretraining split, only the demonstrations differ.
+SHIPPED_BASE_DIRS = {
+    "arithmetic": SHIPPED_BASE_DIR,
+    "expressions": Path(__file__).parent / "base_model_expressions",
+    "expressions_terse": Path(__file__).parent / "base_model_expressions",
+}
 
 
 @dataclass(frozen=True)
@@ -120,8 +125,35 @@ class ExpressionsWorldSettings:
         return build_char_tokenizer(format_tokens=True)
 
 
+@dataclass(frozen=True)
+class ExpressionsTerseWorldSettings(ExpressionsWorldSettings):
+    """
+    The `expressions_terse` task: the `expressions` problems, base model and splits, with demonstrations in the paper's
+    regime. A stronger solver wrote them: the base's own terse style (random valid order, random separators) without
+    the base's slips, every one correct (`demo_error_rate` 0). SFT on them is within the 1M base's reach, unlike the
+    `expressions` demonstrations; the criteria the task is built to meet are in [`srft_trainer.toy.regime`]. Same
+    fields as [`ExpressionsWorldSettings`].
+    """
+
+    task: ClassVar[str] = "expressions_terse"
+
+    demo_error_rate: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "demo_style": "terse"}
+
+    def base_fingerprint(self) -> str:
+        """The fingerprint of the `expressions` settings whose base model this world uses (the demos aside)."""
+        fields = {k: v for k, v in asdict(self).items() if k not in ("demo_error_rate", "model")}
+        return ExpressionsWorldSettings(**fields, model=self.model).fingerprint()
+
+
 WorldSettings = ToyWorldSettings | ExpressionsWorldSettings
-SETTINGS_CLASSES: dict[str, type] = {"arithmetic": ToyWorldSettings, "expressions": ExpressionsWorldSettings}
+SETTINGS_CLASSES: dict[str, type] = {
+    "arithmetic": ToyWorldSettings,
+    "expressions": ExpressionsWorldSettings,
+    "expressions_terse": ExpressionsTerseWorldSettings,
+}
 
 
 @dataclass(frozen=True)
@@ -161,6 +193,19 @@ class ToyWorld:
         """The held-out split as a [`~datasets.Dataset`]."""
         return load_dataset("json", data_files=str(self.heldout_file), split="train")
 
+    def load_validation(self) -> Dataset:
+        """
+        The first half of the held-out split: what `benchmarks/paper_table.py` chooses learning rates on and the
+        task's regime criteria are measured on. Disjoint from [`load_test`] (no question is in two rows of the split).
+        """
+        heldout = self.load_heldout()
+        return heldout.select(range(len(heldout) // 2))
+
+    def load_test(self) -> Dataset:
+        """The second half of the held-out split: what `benchmarks/paper_table.py` reports, never tuned on."""
+        heldout = self.load_heldout()
+        return heldout.select(range(len(heldout) // 2, len(heldout)))
+
     def load_heldout_ood(self) -> Dataset | None:
         """The out-of-distribution held-out split as a [`~datasets.Dataset`], or `None` when the task has none."""
         if self.heldout_ood_file is None:
@@ -187,6 +232,7 @@ def shipped_base_info(task: str = "arithmetic") -> dict | None:
 def _world(root: Path, manifest: dict) -> ToyWorld:
     settings = dict(manifest["settings"])
     settings.pop("task_version")
+    settings.pop("demo_style", None)  # implied by the task
     cls = SETTINGS_CLASSES[settings.pop("task", "arithmetic")]  # arithmetic manifests have no `task`
     settings["model"] = ToyModelSettings(**settings["model"])
     ood = root / "heldout_ood.jsonl"
@@ -214,6 +260,7 @@ def world_splits(settings: WorldSettings, pretrain: bool = True):
             demo_error_rate=settings.demo_error_rate,
             base_error_rate=settings.base_error_rate,
             system_prompt=settings.system_prompt,
+            demo_style="terse" if isinstance(settings, ExpressionsTerseWorldSettings) else "column",
         )
     return make_splits(
         seed=settings.seed,
@@ -312,7 +359,8 @@ def build_toy_world(
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
         info = shipped_base_info(settings.task)
-        use_shipped = not pretrain and info is not None and info.get("fingerprint") == fingerprint
+        base_fingerprint = getattr(settings, "base_fingerprint", settings.fingerprint)()
+        use_shipped = not pretrain and info is not None and info.get("fingerprint") == base_fingerprint
         splits = world_splits(settings, pretrain=not use_shipped)
         splits["train"].to_json(staging / "train.jsonl")
         splits["heldout"].to_json(staging / "heldout.jsonl")
