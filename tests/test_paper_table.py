@@ -1,6 +1,7 @@
 """
-The miniature paper table (`benchmarks/paper_table.py`): its CI preset runs end to end (base, GRPO, SRFT; one seed,
-two steps), its rows carry the paper-scale recipes' objective settings, its entropy and table arithmetic match
+The fair arena (`benchmarks/paper_table.py`): its CI preset runs the whole protocol end to end (base, SFT -> RL with
+each stage tuned, SRFT; two rates, one test seed, two steps), the schedule tunes and tests what the protocol says
+(stand-in runs), its rows carry the paper-scale recipes' objective settings, its entropy and table arithmetic match
 hand-computed values, and bad flags fail with messages naming the fix.
 """
 
@@ -50,57 +51,140 @@ def table_rows(md: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.slow
-def test_ci_preset_writes_the_table_the_plot_and_the_runs(paper_table, tmp_path, capsys):
+def test_ci_preset_runs_the_protocol_end_to_end(paper_table, tmp_path, capsys):
     from srft_trainer.toy import build_toy_world, heldout_accuracy
 
     assert paper_table.main(["--ci", "--output-dir", str(tmp_path)]) == 0
     md = (tmp_path / "paper_table.md").read_text()
     rows = table_rows(md)
-    assert list(rows) == ["Base model", "RL (GRPO)", "SRFT"]
+    assert list(rows) == ["Base model", "SFT → RL (GRPO)", "SRFT"]
     for cells in rows.values():
-        accuracy = re.fullmatch(r"([\d.]+) ± ([\d.]+)", cells[0])
+        accuracy = re.fullmatch(r"([\d.]+) ± ([\d.]+)", cells[1])
         assert accuracy and 0.0 <= float(accuracy.group(1)) <= 100.0 and float(accuracy.group(2)) == 0.0  # one seed
-    assert rows["Base model"][1] == "–"  # no training, no training entropy
+    assert rows["Base model"][:3] == ["–", rows["Base model"][1], "–"]  # no rate, no training entropy
     assert "| SRFT |" in capsys.readouterr().out  # printed as well
+    # A two-point grid: every choice sits at an edge, and the report says to widen the grid for every row.
+    assert re.fullmatch(r"1e-(5|3) \(edge\) → 1e-(5|3) \(edge\)", rows["SFT → RL (GRPO)"][0])
+    assert "Chosen at an edge of the grid: " in md and "Widen the grid for every row" in md
 
     payload = json.loads((tmp_path / "paper_table.json").read_text())
-    # The base row, scored once in-process, equals an independent scoring of the model folder on the same problems.
+    assert payload["grid"] == [1e-5, 1e-3]
+    # Validation and test are the two halves of the held-out split; the base is scored on each, independently here.
     world = build_toy_world(tmp_path / "toy-world")
-    base = heldout_accuracy(world.model_dir, None, world.load_heldout(), n=8)
-    assert payload["base"]["accuracy"] == pytest.approx(base)
-    assert rows["Base model"][0] == f"{100 * base:.1f} ± 0.0"
-    assert [(r["row"], r["seed"]) for r in payload["runs"]] == [("grpo", 0), ("srft", 0)]
+    assert payload["base"]["accuracy"] == pytest.approx(
+        heldout_accuracy(world.model_dir, None, world.load_test(), n=8)
+    )
+    validation = heldout_accuracy(world.model_dir, None, world.load_validation(), n=8)
+    assert payload["base"]["validation_accuracy"] == pytest.approx(validation)
+    tuned = {(t["row"], t["stage"], t["learning_rate"]) for t in payload["tuning"]}
+    assert tuned == {(row, stage, lr) for row, stage in [("sft_grpo", 0), ("sft_grpo", 1), ("srft", 0)]
+                     for lr in (1e-5, 1e-3)}  # fmt: skip
+    for row, choice in payload["chosen"].items():  # each stage's rate is its best on validation (ties: smaller)
+        for stage, lr in enumerate(choice["learning_rates"]):
+            grid = {t["learning_rate"]: t["validation_accuracy"] for t in payload["tuning"]
+                    if (t["row"], t["stage"]) == (row, stage)}  # fmt: skip
+            assert lr == min(r for r in grid if grid[r] == max(grid.values())), (row, stage)
+    # SFT -> RL's RL stage was tuned from the chosen SFT stage's model.
+    sft_lr = payload["chosen"]["sft_grpo"]["learning_rates"][0]
+    sft_model = next(t["model"] for t in payload["tuning"] if (t["row"], t["stage"], t["learning_rate"]) ==
+                     ("sft_grpo", 0, sft_lr))  # fmt: skip
+    assert (tmp_path / "tuning" / "sft_grpo-stage1-lr1e-5" / "stage0" / "model.safetensors").is_file()
+    assert Path(sft_model).parent.name == f"sft_grpo-stage0-lr{paper_table.report.rate(sft_lr)}"
+    assert [(r["row"], r["seed"]) for r in payload["runs"]] == [("sft_grpo", 1), ("srft", 1)]
     for run in payload["runs"]:  # scored at step 0 (the base), after each step, and logged every step
+        assert run["learning_rates"] == payload["chosen"][run["row"]]["learning_rates"]
+        argv_rates = [float(argv[argv.index("--learning_rate") + 1]) for argv in run["argv"]]
+        assert argv_rates == run["learning_rates"]
+        assert all(argv[argv.index("--seed") + 1] == "1" for argv in run["argv"])  # the test seed, not the tuning one
         assert [p["step"] for p in run["curve"]] == [0, 1, 2]
         assert run["curve"][0]["accuracy"] == payload["base"]["accuracy"]
         assert run["final_accuracy"] == run["curve"][-1]["accuracy"]
         assert [log["step"] for log in run["logs"]] == [1, 2]
-        assert run["final_train_entropy"] == pytest.approx((run["logs"][0]["entropy"] + run["logs"][1]["entropy"]) / 2)
         assert all(p["entropy"] > 0 for p in run["curve"])
-    srft_logs = payload["runs"][1]["logs"][0]
-    assert 0.0 < srft_logs["srft/w_sft"] <= 0.5 and srft_logs["srft/w_rl"] >= 0.1  # 0.5 exp(-H), 0.1 exp(H)
+    srft = payload["runs"][1]
+    assert srft["final_train_entropy"] == pytest.approx((srft["logs"][0]["entropy"] + srft["logs"][1]["entropy"]) / 2)
+    assert (
+        0.0 < srft["logs"][0]["srft/w_sft"] <= 0.5 and srft["logs"][0]["srft/w_rl"] >= 0.1
+    )  # 0.5 exp(-H), 0.1 exp(H)
+    sft_grpo = payload["runs"][0]
+    assert "--model_name_or_path" in sft_grpo["argv"][1] and "--model_name_or_path" not in sft_grpo["argv"][0]
     assert (tmp_path / "paper_table.png").stat().st_size > 10_000
+
+
+def test_schedule_tunes_each_stage_then_tests_the_chosen_rates(paper_table, tmp_path, monkeypatch):
+    """With stand-in runs whose validation accuracy is known, the arena picks, chains and seeds what it should."""
+    from srft_trainer.toy import runs
+
+    calls = []
+    peak = {"sft": 1e-3, "grpo": 1e-4, "srft": 3e-3}  # each recipe's best rate on validation in this stand-in
+
+    def fake_run_stages(stages, **kwargs):
+        calls.append((stages, kwargs))
+        last = stages[-1]
+        accuracy = 0.5 - abs(paper_table.math.log10(last.learning_rate / peak[last.recipe])) / 10
+        return {"final_accuracy": accuracy, "model": str(kwargs["out"] / f"stage{len(stages) - 1}"), "seconds": 0.0,
+                "curve": [], "logs": []}  # fmt: skip
+
+    monkeypatch.setattr(runs, "run_stages", fake_run_stages)
+    a = paper_table.parse(["--rows", "base,sft_grpo,srft", "--steps", "9", "--seeds", "4,5", "--output-dir",
+                           str(tmp_path), "--workers", "1"])  # fmt: skip
+    base = {"accuracy": 0.4, "entropy": 0.3}
+    arena = paper_table.Arena(a, type("W", (), {"root": tmp_path})(), "VAL", "TEST", None, base,
+                              paper_table.InlineExecutor())  # fmt: skip
+    arena.run()
+    assert arena.chosen["sft_grpo"]["learning_rates"] == [1e-3, 1e-4]
+    assert arena.chosen["srft"] == {"learning_rates": [3e-3], "edge": [True], "validation_accuracy": [0.5]}
+    assert arena.chosen["sft_grpo"]["edge"] == [False, False]
+    tune = [(s, k) for s, k in calls if k["problems"] == "VAL"]
+    test = [(s, k) for s, k in calls if k["problems"] == "TEST"]
+    assert len(tune) == 3 * len(paper_table.LR_GRID) and all(k["seed"] == paper_table.TUNING_SEED for _, k in tune)
+    stage2 = [(s, k) for s, k in tune if s[0].recipe == "grpo"]
+    assert {k["model"] for _, k in stage2} == {str(tmp_path / "tuning" / "sft_grpo-stage0-lr1e-3" / "stage0")}
+    assert {(s[0].steps, k["offset"]) for s, k in stage2} == {(5, 4)}  # 9 steps: 4 of SFT, then 5 of RL
+    assert sorted((k["seed"], [st.learning_rate for st in s]) for s, k in test) == [
+        (4, [1e-3, 1e-4]), (4, [3e-3]), (5, [1e-3, 1e-4]), (5, [3e-3])]  # fmt: skip
+    assert all(k["start"] == {"step": 0, "accuracy": 0.4, "entropy": 0.3} for _, k in test)
+    assert [(r["row"], r["seed"]) for r in arena.results] == [("sft_grpo", 4), ("sft_grpo", 5), ("srft", 4),
+                                                              ("srft", 5)]  # fmt: skip
+
+
+def test_choice_breaks_ties_towards_the_smaller_rate_and_flags_edges(paper_table):
+    grid = [1e-5, 1e-4, 1e-3]
+    assert paper_table.choose({1e-5: 0.2, 1e-4: 0.5, 1e-3: 0.5}, grid) == (1e-4, False)
+    assert paper_table.choose({1e-5: 0.2, 1e-4: 0.3, 1e-3: 0.5}, grid) == (1e-3, True)
+    assert paper_table.choose({1e-5: 0.6, 1e-4: 0.3, 1e-3: 0.5}, grid) == (1e-5, True)
+    assert paper_table.math.log10(max(paper_table.LR_GRID) / min(paper_table.LR_GRID)) >= 2  # two decades
 
 
 def test_rows_carry_the_paper_scale_recipes_objective(paper_table, tmp_path):
     """Each ablation row trains with the same SRFT objective keys as its recipe in recipes/qwen2.5-math-7b/."""
+    from srft_trainer.toy.runs import Stage, stage_argv
     from srft_trainer.train import parse_args
+
+    def argv_of(row, **kw):
+        ((recipe, overrides),) = paper_table.ROWS[row].stages
+        return stage_argv(Stage(recipe, 5e-4, 7, overrides), "arithmetic", tmp_path / "world", tmp_path / row, 3)
 
     keys = ("sft_coef", "rl_pos_coef", "rl_entropy_weighting", "demo_rl")
     for row, recipe in [("luffy", "luffy"), ("srft", "srft"), ("srft_no_wsft", "srft_no_wsft"),
                         ("srft_no_wrl", "srft_no_wrl")]:  # fmt: skip
-        ((toy_recipe, overrides),) = paper_table.ROWS[row].stages
-        argv = paper_table.stage_argv(toy_recipe, overrides, None, tmp_path / row, tmp_path / "world", 3, 7)
-        _, args, _ = parse_args(argv)
+        _, args, _ = parse_args(argv_of(row))
         paper = yaml.safe_load((ROOT / "recipes" / "qwen2.5-math-7b" / f"{recipe}.yaml").read_text())
         assert {k: getattr(args, k) for k in keys} == {k: paper[k] for k in keys}, row
         if paper["sft_coef"]:  # with sft_coef 0 (LUFFY) the SFT weighting is moot
             assert args.sft_entropy_weighting == paper["sft_entropy_weighting"], row
         assert (args.max_steps, args.seed, args.per_device_train_batch_size, args.num_generations) == (7, 3, 64, 8)
-    _, args, _ = parse_args(paper_table.stage_argv(*paper_table.ROWS["sft_rl_const"].stages[0], None, tmp_path,
-                                                   tmp_path / "world", 0, 5))  # fmt: skip
+        assert args.learning_rate == 5e-4
+    _, args, _ = parse_args(argv_of("sft_rl_const"))
     assert (args.sft_coef, args.rl_pos_coef, args.sft_entropy_weighting, args.rl_entropy_weighting) == (
         1.0, 1.0, False, False)  # fmt: skip
+    # The released-code row sets what recipes/toy/srft_official.yaml changes on top of srft.yaml, nothing else.
+    official = yaml.safe_load((ROOT / "recipes" / "toy" / "srft_official.yaml").read_text())
+    default = yaml.safe_load((ROOT / "recipes" / "toy" / "srft.yaml").read_text())
+    changed = {k: v for k, v in official.items() if default.get(k) != v and k != "output_dir"}
+    _, released, _ = parse_args(argv_of("srft_released"))
+    assert {k: getattr(released, k) for k in changed} == changed
+    assert set(paper_table.RELEASED_CODE) == set(changed)
     assert paper_table.stage_steps(60, 2) == [30, 30] and paper_table.stage_steps(5, 2) == [2, 3]
 
 
@@ -147,17 +231,21 @@ def test_table_arithmetic_on_hand_made_runs(paper_table):
         run("grpo", [(0, 0.3), (10, 0.1), (20, 0.1)], 0.05),
     ]
     # SRFT's final mean is 0.55: 50% of it is 0.275, base + half its gain is 0.3 + 0.125 = 0.425.
-    assert paper_table.targets(results, base) == pytest.approx((0.275, 0.425))
-    md = paper_table.table(results, ["base", "grpo", "srft"], base)
+    report = paper_table.report
+    assert report.targets(results, base) == pytest.approx((0.275, 0.425))
+    chosen = {"grpo": {"learning_rates": [3e-5], "edge": [True]}, "srft": {"learning_rates": [3e-4], "edge": [False]}}
+    md = report.table(results, ["base", "grpo", "srft"], base, paper_table.LABELS, chosen)
     assert "(27.5%)" in md and "(42.5%)" in md
     rows = table_rows(md)
-    assert rows["Base model"] == ["30.0 ± 0.0", "–", "0.500 ± 0.000", "0 ± 0", "not reached", "1"]
-    assert rows["RL (GRPO)"] == ["27.5 ± 24.7", "0.050 ± 0.000", "0.200 ± 0.000", "0 ± 0",
+    assert rows["Base model"] == ["–", "30.0 ± 0.0", "–", "0.500 ± 0.000", "0 ± 0", "not reached", "1"]
+    assert rows["RL (GRPO)"] == ["3e-5 (edge)", "27.5 ± 24.7", "0.050 ± 0.000", "0.200 ± 0.000", "0 ± 0",
                                  "20 ± 0 (1/2 not reached)", "2"]  # fmt: skip
-    assert rows["SRFT"] == ["55.0 ± 7.1", "0.200 ± 0.141", "0.200 ± 0.000", "0 ± 0", "15 ± 7", "2"]
+    assert rows["SRFT"] == ["3e-4", "55.0 ± 7.1", "0.200 ± 0.141", "0.200 ± 0.000", "0 ± 0", "15 ± 7", "2"]
     # Without an SRFT row there is no target; an SRFT that does not beat the base has no gain to halve.
-    assert paper_table.targets(results[2:], base) == (None, None)
-    assert paper_table.targets([run("srft", [(0, 0.3), (10, 0.2)], 0.1)], base) == (pytest.approx(0.1), None)
+    assert report.targets(results[2:], base) == (None, None)
+    assert report.targets([run("srft", [(0, 0.3), (10, 0.2)], 0.1)], base) == (pytest.approx(0.1), None)
+    assert [report.rate(x) for x in (3e-5, 1e-4, 0.003, 1e-3)] == ["3e-5", "1e-4", "3e-3", "1e-3"]
+    assert report.chosen_rates({"learning_rates": [1e-3, 3e-5], "edge": [False, True]}) == "1e-3 → 3e-5 (edge)"
 
 
 def test_ood_column_and_separation_by_hand(paper_table):
@@ -171,37 +259,60 @@ def test_ood_column_and_separation_by_hand(paper_table):
     results = [run("srft", 0.50, 0.20), run("srft", 0.54, 0.22), run("srft", 0.52, 0.24),
                run("sft", 0.60, 0.21), run("sft", 0.62, 0.23), run("sft", 0.64, 0.19),
                run("grpo", 0.40, 0.05)]  # fmt: skip
-    rows = table_rows(paper_table.table(results, ["base", "sft", "grpo", "srft"], base))
-    assert rows["SFT"][:2] == ["62.0 ± 2.0", "21.0 ± 2.0"]  # held-out, then OOD
-    assert rows["Base model"][:2] == ["30.0 ± 0.0", "10.0 ± 0.0"]
-    sep = table_rows(paper_table.separation(results, ["base", "sft", "grpo", "srft"], base))
+    report, labels = paper_table.report, paper_table.LABELS
+    rows = table_rows(report.table(results, ["base", "sft", "grpo", "srft"], base, labels))
+    assert rows["SFT"][1:3] == ["62.0 ± 2.0", "21.0 ± 2.0"]  # test, then OOD
+    assert rows["Base model"][1:3] == ["30.0 ± 0.0", "10.0 ± 0.0"]
+    sep = table_rows(report.separation(results, ["base", "sft", "grpo", "srft"], base, labels))
     # SFT - SRFT: +10.0 points held-out, both stds 2.0 -> threshold 4.0: separated; OOD -1.0 vs 4.0: not.
     assert sep["SFT"] == ["+10.0, 4.0, yes", "-1.0, 4.0, no"]
     # GRPO has one run (std 0): the threshold is twice SRFT's std.
     assert sep["RL (GRPO)"] == ["-12.0, 4.0, yes", "-17.0, 4.0, yes"]
     assert sep["Base model"] == ["-22.0, 4.0, yes", "-12.0, 4.0, yes"]
     assert "SRFT" not in sep
-    assert paper_table.separation(results[3:], ["sft"], base) == ""  # no SRFT row, no reference
+    assert report.separation(results[3:], ["sft"], base, labels) == ""  # no SRFT row, no reference
+
+
+def test_tuning_table_marks_the_chosen_rate(paper_table):
+    tuning = [{"row": "sft_grpo", "stage": s, "recipe": r, "learning_rate": lr, "validation_accuracy": acc}
+              for s, r, lr, acc in [(0, "sft", 1e-4, 0.5), (0, "sft", 1e-3, 0.6), (1, "grpo", 1e-4, 0.62),
+                                    (1, "grpo", 1e-3, 0.1)]]  # fmt: skip
+    tuning += [{"row": "srft", "stage": 0, "recipe": "srft", "learning_rate": 1e-4, "validation_accuracy": 0.55}]
+    chosen = {"sft_grpo": {"learning_rates": [1e-3, 1e-4]}, "srft": {"learning_rates": [1e-4]}}
+    rows = table_rows(paper_table.report.tuning_table(tuning, [1e-4, 1e-3], paper_table.LABELS, chosen))
+    assert rows == {"SFT → RL (GRPO), stage 1 (sft)": ["50.0", "**60.0**"],
+                    "SFT → RL (GRPO), stage 2 (grpo)": ["**62.0**", "10.0"], "SRFT": ["**55.0**", "–"]}  # fmt: skip
 
 
 def test_tasks_pick_their_recipes_and_rows(paper_table, tmp_path):
+    from srft_trainer.toy.runs import Stage, stage_argv
     from srft_trainer.train import parse_args
 
-    argv = paper_table.stage_argv(
-        "srft", {"min_demo_reward": 1.0}, None, tmp_path, tmp_path / "w", 0, 3, "expressions"
-    )
-    assert argv[1] == str(ROOT / "recipes" / "toy" / "expressions" / "srft.yaml")
-    script_args, args, _ = parse_args(argv)
-    assert script_args.toy_task == "expressions" and args.min_demo_reward == 1.0
+    for task in ("expressions", "expressions_terse"):
+        argv = stage_argv(Stage("srft", 1e-4, 3, {"min_demo_reward": 1.0}), task, tmp_path / "w", tmp_path, 0)
+        assert argv[1] == str(ROOT / "recipes" / "toy" / task / "srft.yaml")
+        script_args, args, _ = parse_args(argv)
+        assert script_args.toy_task == task and args.min_demo_reward == 1.0
     assert paper_table.DEFAULT_ROWS["expressions"] == [*paper_table.DEFAULT_ROWS["arithmetic"], "srft_filtered"]
     assert "srft_filtered" not in paper_table.DEFAULT_ROWS["arithmetic"]
+    assert paper_table.DEFAULT_ROWS["expressions_terse"] == paper_table.DEFAULT_ROWS["arithmetic"]
     assert "`recipes/toy/expressions/srft.yaml` with `min_demo_reward: 1.0`" in paper_table.legend(
         ["srft_filtered"], "expressions"
     )
-    # Each task has its own default budget (the README's tables); --steps and --ci override it.
-    assert paper_table.parse([]).steps == 60 and paper_table.parse(["--task", "expressions"]).steps == 50
+    # One budget for every task and row; --steps and --ci override it.
+    assert paper_table.parse([]).steps == paper_table.parse(["--task", "expressions_terse"]).steps == 40
     assert paper_table.parse(["--task", "expressions", "--steps", "7"]).steps == 7
     assert paper_table.parse(["--task", "expressions", "--ci"]).steps == 2
+
+
+def test_a_regime_task_without_a_passing_record_trains_nothing(paper_table, tmp_path, monkeypatch):
+    # The shipped record passes, and was measured on the task as it is now.
+    record, failed = paper_table.regime_status("expressions_terse")
+    assert record is not None and failed == [] and record["passed"]
+    monkeypatch.setattr(paper_table, "regime_status", lambda task: (None, ["the base's sampled entropy is ..."]))
+    with pytest.raises(SystemExit, match="python scripts/build_toy_base.py --task expressions_terse"):
+        paper_table.main(["--ci", "--task", "expressions_terse", "--output-dir", str(tmp_path)])
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.slow
@@ -228,7 +339,10 @@ def test_ci_preset_on_the_expressions_task_scores_ood(paper_table, tmp_path):
             "unknown row(s) ['ppo']; choose from: base, sft, grpo, sft_grpo, luffy, sft_rl_const,",
         ),
         (["--rows", "sft_grpo", "--steps", "1"], "--steps must be >= 2"),
-        (["--seeds", "0,one"], "--seeds: expected comma-separated integers"),
+        (["--seeds", "1,one"], "--seeds: expected comma-separated integers"),
+        (["--seeds", "0,1,2"], "--seeds: give at least one test seed other than the tuning seed 0"),
+        (["--grid", "1e-4,3e-4,1e-3"], "--grid must span at least 2 decades"),
+        (["--grid", "1e-4,fast"], "--grid: expected comma-separated numbers"),
         (["--eval-every", "0"], "--eval-every must be >= 1"),
     ],
 )

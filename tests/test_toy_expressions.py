@@ -373,3 +373,116 @@ def test_expressions_recipe_runs_two_steps(recipe, shared_world, tmp_path, capsy
     result = json.loads((out / "heldout_accuracy.json").read_text())
     assert result["trainer"] == recipe.stem and 0.0 <= result["after"] <= 1.0
     assert (out / "model.safetensors").is_file()
+
+
+# ------------------------------------------------------------------- expressions_terse: the paper's regime
+
+
+@needs_expressions_base
+def test_terse_world_shares_the_problems_and_base_and_writes_correct_base_style_demos(tmp_path):
+    from srft_trainer.toy import ExpressionsTerseWorldSettings
+
+    start = time.perf_counter()
+    terse = build_toy_world(tmp_path / "t", task="expressions_terse")
+    assert time.perf_counter() - start < 10 and terse.base_origin == "shipped"  # the expressions base, not pretrained
+    assert terse.task == "expressions_terse" and isinstance(terse.settings, ExpressionsTerseWorldSettings)
+    assert terse.settings.base_fingerprint() == shipped_base_info("expressions")["fingerprint"]
+    column = build_toy_world(tmp_path / "c", task="expressions")
+    for load in ("load_heldout", "load_heldout_ood"):  # the same problems to score, in the same order
+        assert getattr(terse, load)()["prompt"] == getattr(column, load)()["prompt"]
+    train, other = terse.load_train(), column.load_train()
+    assert train["prompt"] == other["prompt"] and train["solution"] == other["solution"]
+    assert all(train["demo_correct"])
+    for row in train.select(range(300)):
+        question = row["prompt"][-1]["content"][len("What is ") : -1]
+        check_base_completion(question, row["completion"])  # the base's style, every step right
+        assert "so " not in row["completion"]  # none of the column style
+    rewards = accuracy_reward(train["completion"][:200], solution=train["solution"][:200])
+    assert rewards == [1.0] * 200
+    assert build_toy_world(tmp_path / "t", task="expressions_terse") == terse  # reused from its manifest
+    with pytest.raises(ValueError, match="demo_error_rate=0"):
+        make_expression_splits(train_per_level=4, heldout_per_level=2, demo_style="terse")  # default rate 0.25
+    with pytest.raises(ValueError, match="demo_style"):
+        make_expression_splits(train_per_level=4, heldout_per_level=2, demo_error_rate=0, demo_style="verbose")
+
+
+@needs_expressions_base
+def test_validation_and_test_are_disjoint_halves_of_the_heldout_split(tmp_path):
+    world = build_toy_world(tmp_path / "t", task="expressions_terse")
+    validation, test, heldout = world.load_validation(), world.load_test(), world.load_heldout()
+    assert len(validation) == len(test) == 250
+    questions = lambda d: [p[-1]["content"] for p in d["prompt"]]  # noqa: E731
+    assert not set(questions(validation)) & set(questions(test))
+    assert questions(validation) + questions(test) == questions(heldout)
+
+
+@needs_expressions_base
+def test_terse_task_meets_its_recorded_regime_criteria():
+    """scripts/build_toy_base.py --task expressions_terse measured these on the task as it is now."""
+    from srft_trainer.toy import ExpressionsTerseWorldSettings
+    from srft_trainer.toy.regime import MIN_BASE_ENTROPY, REGIME_STEPS, failed_criteria
+
+    record = shipped_base_info("expressions_terse")["regime"]["expressions_terse"]
+    assert record["fingerprint"] == ExpressionsTerseWorldSettings().fingerprint(), (
+        "re-measure: python scripts/build_toy_base.py --task expressions_terse"
+    )
+    assert failed_criteria(record) == [] and record["passed"] and record["steps"] == REGIME_STEPS
+    assert record["sft_accuracy"] > record["base_accuracy"] and record["grpo_accuracy"] > record["base_accuracy"]
+    assert record["base_entropy_sampled_t1"] >= MIN_BASE_ENTROPY and record["ood_n"] == 200
+    assert record["validation_n"] == 250
+    assert len(failed_criteria(None)) == 4
+    assert failed_criteria({**record, "checks": {**record["checks"], "grpo_beats_base": False}}) == [
+        "GRPO alone beats the base on validation accuracy within the budget"
+    ]
+
+
+def test_terse_recipes_match_the_expressions_recipes_but_for_the_task():
+    for path in RECIPES:
+        mine = yaml.safe_load((ROOT / "recipes" / "toy" / "expressions_terse" / path.name).read_text())
+        theirs = yaml.safe_load(path.read_text())
+        differ = {k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)}
+        assert differ == {"toy_world", "toy_task", "output_dir"}, path.name
+        assert mine["toy_task"] == "expressions_terse"
+
+
+@needs_expressions_base
+@pytest.mark.slow
+def test_regime_measurement_runs_sft_and_grpo_and_checks_what_it_measured(tmp_path):
+    from srft_trainer.toy.regime import measure_regime
+
+    world = build_toy_world(tmp_path / "t", task="expressions_terse")
+    record = measure_regime(world, steps=1)
+    assert record["steps"] == 1 and record["validation_n"] == 250 and record["ood_n"] == 200
+    assert record["sft_learning_rate"] == record["grpo_learning_rate"] == 2e-4  # the recipes' own
+    for key in ("base_accuracy", "sft_accuracy", "grpo_accuracy", "base_accuracy_sampled_t1"):
+        assert 0.0 <= record[key] <= 1.0
+    assert record["checks"] == {
+        "sft_beats_base": record["sft_accuracy"] > record["base_accuracy"],
+        "grpo_beats_base": record["grpo_accuracy"] > record["base_accuracy"],
+        "base_entropy": record["base_entropy_sampled_t1"] >= 0.3,
+        "ood_split": True,
+    }
+    assert record["passed"] == all(record["checks"].values())
+
+
+@needs_expressions_base
+def test_build_script_records_the_criteria_and_fails_when_one_fails(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    import shutil
+
+    from srft_trainer.toy import regime
+
+    spec = importlib.util.spec_from_file_location("build_toy_base", ROOT / "scripts" / "build_toy_base.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    base = tmp_path / "base"
+    shutil.copytree(SHIPPED_BASE_DIRS["expressions"], base)
+    failing = {"passed": False, "checks": {"sft_beats_base": False, "grpo_beats_base": True, "base_entropy": True,
+                                         "ood_split": True}}  # fmt: skip
+    monkeypatch.setattr(regime, "measure_regime", lambda world: dict(failing))
+    assert script.record_criteria("expressions_terse", base) == 1
+    out = capsys.readouterr().out
+    assert "FAILED: SFT alone beats the base on validation accuracy within the budget" in out
+    info = json.loads((base / "build_info.json").read_text())
+    assert info["regime"]["expressions_terse"]["checks"] == failing["checks"]
+    assert info["fingerprint"] == shipped_base_info("expressions")["fingerprint"]  # the rest of the record kept
