@@ -22,7 +22,10 @@ LOGGED_KEYS = ("loss", "entropy", "reward", "frac_reward_zero_std", "srft/w_sft"
 
 
 def recipe_path(task: str, recipe: str) -> Path:
-    """The toy recipe `recipe` (`sft`, `grpo`, `srft`, ...) of `task`: `recipes/toy/[<task>/]<recipe>.yaml`."""
+    """
+    The toy recipe `recipe` (`sft`, `grpo`, `srft`, ...) of `task`: `recipes/toy/[<task>/]<recipe>.yaml` of the
+    checkout this package is installed from (`pip install -e .`: the recipes are not part of a built wheel).
+    """
     return (RECIPES if task == "arithmetic" else RECIPES / task) / f"{recipe}.yaml"
 
 
