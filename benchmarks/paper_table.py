@@ -144,9 +144,10 @@ class Arena:
     a later stage's grid when the previous stage's rate is chosen, a row's test seeds when all its rates are.
     """
 
-    def __init__(self, a: argparse.Namespace, world, validation, test, ood, base: dict, executor):
+    def __init__(self, a: argparse.Namespace, world, validation, test, ood, base: dict, executor, previous=None):
         self.a, self.world, self.validation, self.test, self.ood, self.base = a, world, validation, test, ood, base
         self.executor = executor
+        self.previous = previous or {"tuning": {}, "test": {}}  # runs of an earlier arena to reuse (`--reuse`)
         self.pending: dict[Future, tuple] = {}
         self.tuning: list[dict] = []
         self.chosen: dict[str, dict] = {}
@@ -166,10 +167,21 @@ class Arena:
         common = {"task": self.a.task, "world": self.world.root, "threads": self.a.threads}
         self.pending[self.executor.submit(run_stages, **common, **kwargs)] = key
 
+    def _reuse(self, key: tuple, run: dict) -> None:
+        future: Future = Future()
+        future.set_result({**run, "reused": True})
+        self.pending[future] = key
+
     def tune_stage(self, row: str, stage: int) -> None:
         chosen = self.chosen.get(row, {}).get("learning_rates", [])
         steps = stage_steps(self.a.steps, len(ROWS[row].stages))
         for lr in self.a.grid:
+            hit = self.previous["tuning"].get((row, stage, tuple(chosen), lr))
+            chained = stage + 1 < len(ROWS[row].stages)  # a later stage starts from this run's model
+            if hit and not (chained and not Path(hit["model"]).is_dir()):
+                self._reuse(("tune", row, stage, lr), {"final_accuracy": hit["validation_accuracy"],
+                                                       "model": hit["model"], "seconds": hit["seconds"]})  # fmt: skip
+                continue
             stages = self._stages(row, [*chosen, lr])[stage:]
             out = self.a.output_dir / "tuning" / f"{row}-stage{stage}-lr{report.rate(lr)}"
             self._submit(("tune", row, stage, lr), stages=stages, out=out, seed=TUNING_SEED, problems=self.validation,
@@ -177,6 +189,10 @@ class Arena:
 
     def test_row(self, row: str) -> None:
         for seed in self.a.seeds:
+            hit = self.previous["test"].get((row, seed, tuple(self.chosen[row]["learning_rates"])))
+            if hit:
+                self._reuse(("test", row, seed), {k: v for k, v in hit.items() if k not in self.chosen[row]})
+                continue
             start = {"step": 0, "accuracy": self.base["accuracy"], "entropy": self.base["entropy"]}
             self._submit(("test", row, seed), stages=self._stages(row, self.chosen[row]["learning_rates"]),
                          out=self.a.output_dir / "runs" / f"{row}-seed{seed}", seed=seed, problems=self.test,
@@ -187,12 +203,13 @@ class Arena:
         kind, row = key[0], key[1]
         if kind == "test":
             self.results.append({"row": row, "seed": key[2], **self.chosen[row], **run})
-            print(f"test {row} seed {key[2]}: {100 * run['final_accuracy']:.1f}% ({run['seconds']} s)", flush=True)
+            how = "reused" if run.get("reused") else f"{run['seconds']} s"
+            print(f"test {row} seed {key[2]}: {100 * run['final_accuracy']:.1f}% ({how})", flush=True)
             return
         stage, lr = key[2], key[3]
         self.tuning.append({"row": row, "stage": stage, "recipe": ROWS[row].stages[stage][0], "learning_rate": lr,
                             "validation_accuracy": run["final_accuracy"], "model": run["model"],
-                            "seconds": run["seconds"]})  # fmt: skip
+                            "seconds": run["seconds"], "reused": run.get("reused", False)})  # fmt: skip
         print(f"tune {row} stage {stage} lr {report.rate(lr)}: {100 * run['final_accuracy']:.1f}% on validation "
               f"({run['seconds']} s)", flush=True)  # fmt: skip
         grid = [t for t in self.tuning if (t["row"], t["stage"]) == (row, stage)]
@@ -244,6 +261,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int, default=10, help="score the test problems every N steps")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="runs at a time")
     p.add_argument("--output-dir", type=Path, default=None, help="default: outputs/paper_table[-<task>]")
+    p.add_argument("--reuse", type=Path, default=None, help="an earlier arena's paper_table.json whose runs with "
+                   "the same inputs are reused (e.g. after widening --grid)")  # fmt: skip
     p.add_argument("--ci", action="store_true", help="base, SFT -> RL, SRFT; grid 1e-5,1e-3; 2 steps; 1 test seed; "
                    "8 problems; 1 worker")  # fmt: skip
     a = p.parse_args(argv)
@@ -274,6 +293,29 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(a, flag)}")
     a.threads = max(1, (os.cpu_count() or 1) // a.workers)
     return a
+
+
+# Settings two arenas must share for one to reuse the other's runs.
+REUSE_KEYS = ("task", "steps", "val_size", "test_size", "ood_size", "eval_every")
+
+
+def reusable_runs(path: Path, a: argparse.Namespace) -> dict:
+    """
+    The tuning and test runs of an earlier arena's `paper_table.json` that this one may reuse: a tuning run by (row,
+    stage, the earlier stages' chosen rates, rate), a test run by (row, seed, rates). `--grid` can so be widened for
+    every row at the cost of the new grid points (and of the test runs whose chosen rate changes).
+    """
+    payload = json.loads(path.read_text())
+    differ = [k for k in REUSE_KEYS if payload["settings"].get(k) != getattr(a, k)]
+    if differ:
+        raise SystemExit(f"--reuse {path}: its runs were made with other settings ({', '.join(differ)}); reuse only "
+                         "an arena of the same task, budget and problems.")  # fmt: skip
+    tuning = {}
+    for t in payload["tuning"]:
+        prefix = tuple(payload["chosen"][t["row"]]["learning_rates"][: t["stage"]])
+        tuning[(t["row"], t["stage"], prefix, t["learning_rate"])] = t
+    tests = {(r["row"], r["seed"], tuple(r["learning_rates"])): r for r in payload["runs"]}
+    return {"tuning": tuning, "test": tests, "path": str(path)}
 
 
 def regime_status(task: str) -> tuple[dict | None, list[str]]:
@@ -324,8 +366,9 @@ def main(argv: list[str] | None = None) -> int:
             "final_ood_accuracy": base_ood, "validation_accuracy": score(model, tokenizer, validation)[0]}  # fmt: skip
     print(f"base: {100 * accuracy:.1f}% on test, {100 * base['validation_accuracy']:.1f}% on validation", flush=True)
 
+    previous = None if a.reuse is None else reusable_runs(a.reuse, a)
     executor = InlineExecutor() if a.workers == 1 else ProcessPoolExecutor(a.workers, mp_context=get_context("spawn"))
-    arena = Arena(a, world, validation, test, ood, base, executor)
+    arena = Arena(a, world, validation, test, ood, base, executor, previous)
     try:
         arena.run()
     finally:
@@ -355,7 +398,7 @@ def render(a, argv, base, arena: Arena, record, failed, seconds: float) -> str:
         f"{', '.join(map(report.rate, a.grid))}, chosen per row (and stage) on {a.val_size} validation problems with "
         f"seed {TUNING_SEED}; test seeds {','.join(map(str, a.seeds))} at the chosen rates, greedy accuracy on "
         f"{a.test_size} test problems scored every {a.eval_every} steps{ood_note}; {a.workers} runs at a time, "
-        f"{seconds / 60:.1f} min in all.",
+        f"{seconds / 60:.1f} min in all.{reuse_note(a, arena)}",
         f"`python benchmarks/paper_table.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
         "",
         report.table(arena.results, a.rows, base, LABELS, arena.chosen),
@@ -371,6 +414,12 @@ def render(a, argv, base, arena: Arena, record, failed, seconds: float) -> str:
               f"{100 * base['validation_accuracy']:.1f}%):", "",
               report.tuning_table(arena.tuning, a.grid, LABELS, arena.chosen), "", legend(a.rows, a.task)]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def reuse_note(a, arena: Arena) -> str:
+    runs = arena.tuning + arena.results
+    reused = sum(r.get("reused", False) for r in runs)
+    return f" {reused} of {len(runs)} runs reused from `{a.reuse}` (same inputs)." if a.reuse else ""
 
 
 def legend(rows: list[str], task: str = "arithmetic") -> str:

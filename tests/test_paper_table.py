@@ -148,6 +148,52 @@ def test_schedule_tunes_each_stage_then_tests_the_chosen_rates(paper_table, tmp_
                                                               ("srft", 5)]  # fmt: skip
 
 
+def test_a_widened_grid_reuses_the_runs_whose_inputs_did_not_change(paper_table, tmp_path, monkeypatch):
+    """--reuse: only the new grid points and the test runs of rows whose chosen rates moved are trained again."""
+    from srft_trainer.toy import runs
+
+    calls = []
+    peak = {"sft": 1e-5, "grpo": 1e-3, "srft": 1e-4}  # SFT's best rate lies below the first grid
+
+    def fake_run_stages(stages, **kwargs):
+        calls.append((stages, kwargs))
+        (kwargs["out"] / "stage0").mkdir(parents=True, exist_ok=True)
+        last = stages[-1]
+        accuracy = 0.5 - abs(paper_table.math.log10(last.learning_rate / peak[last.recipe])) / 10
+        return {"final_accuracy": accuracy, "model": str(kwargs["out"] / "stage0"), "seconds": 1.0, "curve": [],
+                "logs": [], "final_ood_accuracy": None}  # fmt: skip
+
+    monkeypatch.setattr(runs, "run_stages", fake_run_stages)
+
+    def arena(argv, previous=None):
+        a = paper_table.parse(["--rows", "sft_grpo,srft", "--steps", "4", "--seeds", "1", "--workers", "1", *argv])
+        base = {"accuracy": 0.4, "entropy": 0.3}
+        world = type("W", (), {"root": tmp_path})()
+        run = paper_table.Arena(a, world, "VAL", "TEST", None, base, paper_table.InlineExecutor(), previous)
+        run.run()
+        settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
+        return a, run, {"settings": settings, "tuning": run.tuning, "chosen": run.chosen, "runs": run.results}
+
+    first_a, first, payload = arena(["--grid", "1e-4,1e-3,1e-2", "--output-dir", str(tmp_path / "first")])
+    assert first.chosen["sft_grpo"]["edge"] == [True, False]  # SFT stage at the grid's low end
+    (tmp_path / "first.json").write_text(json.dumps(payload))
+    calls.clear()
+    a = paper_table.parse(["--rows", "sft_grpo,srft", "--steps", "4", "--seeds", "1", "--grid", "1e-5,1e-4,1e-3,1e-2"])
+    previous = paper_table.reusable_runs(tmp_path / "first.json", a)
+    _, second, _ = arena(["--grid", "1e-5,1e-4,1e-3,1e-2", "--output-dir", str(tmp_path / "second")], previous)
+    assert second.chosen["sft_grpo"]["learning_rates"] == [1e-5, 1e-3] and second.chosen["srft"]["edge"] == [False]
+    trained = sorted((k["problems"], s[0].recipe, s[-1].learning_rate) for s, k in calls)
+    # SRFT: only its new point; SFT -> RL: the new SFT point, then its whole RL grid (a new starting model), then test.
+    assert trained == sorted([("VAL", "srft", 1e-5), ("VAL", "sft", 1e-5), *[("VAL", "grpo", lr) for lr in
+                              (1e-5, 1e-4, 1e-3, 1e-2)], ("TEST", "sft", 1e-3)])  # fmt: skip
+    srft_test = next(r for r in second.results if r["row"] == "srft")
+    assert srft_test["reused"] and srft_test["learning_rates"] == [1e-4]
+    assert sum(t["reused"] for t in second.tuning) == 3 + 3  # SRFT's three old points and the SFT stage's three
+    a.task = "expressions"
+    with pytest.raises(SystemExit, match="other settings \\(task\\)"):
+        paper_table.reusable_runs(tmp_path / "first.json", a)
+
+
 def test_choice_breaks_ties_towards_the_smaller_rate_and_flags_edges(paper_table):
     grid = [1e-5, 1e-4, 1e-3]
     assert paper_table.choose({1e-5: 0.2, 1e-4: 0.5, 1e-3: 0.5}, grid) == (1e-4, False)
