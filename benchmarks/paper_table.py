@@ -3,7 +3,7 @@
 A fair arena: the paper's Tables 2 and 3 in miniature on the offline toy world, every method tuned by one protocol,
 chosen on validation, reported on test.
 
-    python benchmarks/paper_table.py --task expressions_terse   # the task in the paper's regime: ~1 h on 2 cores
+    python benchmarks/paper_table.py --task expressions_terse   # the task in the paper's regime: ~80 min on 2 cores
     python benchmarks/paper_table.py                            # arithmetic
     python benchmarks/paper_table.py --ci                       # what the tests run (2 steps, 2 rates, 8 problems)
     python benchmarks/paper_table.py --rows sft,grpo,srft --grid 1e-5,1e-4,1e-3 --steps 60
@@ -104,7 +104,7 @@ LABELS = {key: row.label for key, row in ROWS.items()}
 ARENA_ROWS = [row for row in ROWS if row != "srft_filtered"]
 TASKS = ("arithmetic", "expressions", "expressions_terse")
 DEFAULT_ROWS = {"arithmetic": ARENA_ROWS, "expressions": list(ROWS), "expressions_terse": ARENA_ROWS}
-DEFAULT_STEPS = 40  # per row; with the grid below, one task's arena fits ~1 h on 2 CPU cores
+DEFAULT_STEPS = 40  # per row; one task's arena took 52-80 min on 2 CPU cores (docs/arena.md)
 # For every row and every stage, in half-decade steps. Written before any run as 3e-5 ... 3e-3 (two decades); the first
 # arena (expressions_terse) chose 3e-5, the low edge, for LUFFY-style and constant weights, so by the protocol's edge
 # rule the grid was widened for every row to 1e-5 (docs/arena.md). No row ever chose 3e-3 there (all collapsed).
