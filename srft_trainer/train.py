@@ -262,13 +262,13 @@ def build_trainer(
         return trainer_cls(reward_funcs=reward_funcs, quantization_config=quantization, **common)
 
 
-def apply_toy_world(script_args: SRFTScriptArguments, model_args: ModelConfig) -> None:
+def apply_toy_world(script_args: SRFTScriptArguments, training_args, model_args: ModelConfig) -> None:
     """Builds (or reuses) the offline toy world and fills in whatever the recipe left unset."""
-    from accelerate import PartialState
-
     from .toy import build_toy_world
 
-    with PartialState().main_process_first():  # under accelerate launch, one process builds it, the others read it
+    # Under accelerate launch one process builds it, the others then read it. The training arguments' own state is
+    # used: a bare `PartialState()` on a CUDA-less machine is single-process even under a two-process CPU launch.
+    with training_args.main_process_first(desc="toy world"):
         world = build_toy_world(script_args.toy_world, task=script_args.toy_task)
     model_args.model_name_or_path = model_args.model_name_or_path or str(world.model_dir)
     script_args.dataset_name = script_args.dataset_name or str(world.train_file)
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_replicas()  # under accelerate launch, our warnings print once (from the main process)
     if script_args.toy_world:
-        apply_toy_world(script_args, model_args)
+        apply_toy_world(script_args, training_args, model_args)
     if not model_args.model_name_or_path:
         raise ValueError("No model: set `model_name_or_path` (a Hub id or a local folder) or `toy_world`.")
     if not script_args.dataset_name:

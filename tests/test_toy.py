@@ -109,6 +109,63 @@ def test_build_toy_world_uses_the_shipped_base(tmp_path):
         build_toy_world(tmp_path / "busy")
 
 
+def test_a_process_that_loses_the_build_race_keeps_the_winners_world(tmp_path, monkeypatch):
+    """Two processes build one world at once: the one that finishes second must not delete the world the first one
+    already reads (this failed a two-process vLLM test: rank 0's train.jsonl vanished under it)."""
+    from srft_trainer.toy import world as world_module
+
+    real_splits, winner = world_module.world_splits, []
+
+    def splits_while_another_process_finishes(*args, **kwargs):
+        if not winner:  # the other process starts after us and renames its world into place before we finish
+            winner.append(None)
+            winner[0] = build_toy_world(tmp_path / "w")
+            winner.append(winner[0].train_file.stat().st_ino)
+        return real_splits(*args, **kwargs)
+
+    monkeypatch.setattr(world_module, "world_splits", splits_while_another_process_finishes)
+    loser = build_toy_world(tmp_path / "w")
+    first, inode = winner
+    assert loser == first and first.train_file.stat().st_ino == inode, "the first process's files were replaced"
+    assert [p.name for p in tmp_path.iterdir()] == ["w"], "the losing build's staging folder was left behind"
+
+
+def test_replacing_a_world_never_shows_a_half_deleted_folder(tmp_path):
+    from srft_trainer.toy.world import _replace
+
+    root, staging = tmp_path / "w", tmp_path / ".w-new"
+    root.mkdir()
+    (root / "toy_world.json").write_text("{}")
+    staging.mkdir()
+    (staging / "toy_world.json").write_text('{"new": 1}')
+    _replace(root, staging)
+    assert json.loads((root / "toy_world.json").read_text()) == {"new": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["w"]
+
+
+def test_apply_toy_world_builds_under_the_training_arguments_main_process_first(tmp_path):
+    """Under a two-process CPU launch only the training arguments' state knows there are two processes."""
+    from contextlib import contextmanager
+
+    from srft_trainer.train import apply_toy_world, parse_args
+
+    script_args, training_args, model_args = parse_args(
+        ["--config", "recipes/toy/grpo.yaml", "--toy_world", str(tmp_path / "w"), "--output_dir", str(tmp_path / "o")]
+    )
+    entered = []
+
+    class Recording(type(training_args)):
+        @contextmanager
+        def main_process_first(self, local=True, desc="work"):
+            entered.append(desc)
+            yield
+
+    training_args.__class__ = Recording
+    apply_toy_world(script_args, training_args, model_args)
+    assert entered == ["toy world"]
+    assert model_args.model_name_or_path == str(tmp_path / "w" / "base")
+
+
 def test_shipped_base_accuracy_is_in_the_documented_range():
     """README: greedy held-out accuracy of the base model is between 5% and 30%, and not the same on every level."""
     world_heldout = make_splits(seed=0, train_per_level=1, heldout_per_level=100)["heldout"]

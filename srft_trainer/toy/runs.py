@@ -91,7 +91,7 @@ def train_toy(argv: list[str], callbacks=()):
     from ..train import apply_toy_world, build_trainer, load_split, parse_args
 
     script_args, training_args, model_args = parse_args(argv)
-    apply_toy_world(script_args, model_args)
+    apply_toy_world(script_args, training_args, model_args)
     train = load_split(script_args.dataset_name, script_args.dataset_train_split)
     trainer = build_trainer(script_args, training_args, model_args, train, None)
     trainer.remove_callback(PrinterCallback)  # one line per run instead of a metrics dict per step

@@ -294,6 +294,19 @@ def _read_manifest(root: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _replace(root: Path, staging: Path) -> None:
+    """Swaps `staging` in for `root`; the old folder is moved aside first so `root` is never seen half-deleted."""
+    old = Path(tempfile.mkdtemp(prefix=f".{root.name}-old-", dir=root.parent))
+    old.rmdir()
+    root.rename(old)
+    try:
+        staging.rename(root)
+    except OSError:  # another process put its world there in between: keep theirs
+        if _read_manifest(root) is None:
+            raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def build_toy_world(
     output_dir: str | Path | None = None,
     seed: int = 0,
@@ -343,6 +356,7 @@ def build_toy_world(
     name = "toy-world" if settings.task == "arithmetic" else f"toy-world-{settings.task}"
     root = Path(output_dir) if output_dir is not None else default_cache_dir() / f"{name}-{fingerprint}"
     manifest = _read_manifest(root)
+    replacing = manifest is not None
     if manifest is not None:
         if manifest.get("fingerprint") != fingerprint:
             raise ValueError(
@@ -379,13 +393,14 @@ def build_toy_world(
             "build_seconds": round(time.perf_counter() - start, 1),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        if root.exists():  # a cached world being replaced by a locally pretrained one (`pretrain=True`)
-            shutil.rmtree(root)
-        try:
-            staging.rename(root)
-        except OSError:  # another process finished the same world first: use theirs
-            if _read_manifest(root) is None:
-                raise
+        if replacing:  # a shipped-base world being replaced by a locally pretrained one (`pretrain=True`)
+            _replace(root, staging)
+        else:
+            try:
+                staging.rename(root)
+            except OSError:  # another process finished the same world first: use theirs (never delete it)
+                if _read_manifest(root) is None:
+                    raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return _world(root, _read_manifest(root))

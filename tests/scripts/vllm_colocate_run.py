@@ -95,7 +95,9 @@ def main() -> None:
 
         from srft_trainer.toy import build_toy_world
 
-        with PartialState().main_process_first():  # one process builds the world, the others then read it
+        # One process builds the world, the others then read it (`cpu=True`: without it a CUDA-less machine's state
+        # is single-process and both processes would build at once).
+        with PartialState(cpu=True).main_process_first():
             toy = build_toy_world(out.parent / "toy-world")
         model_dir, train = toy.model_dir, toy.load_train().select(range(256))
         heldout = toy.load_heldout().select(range(6))
