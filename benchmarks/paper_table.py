@@ -104,7 +104,7 @@ LABELS = {key: row.label for key, row in ROWS.items()}
 ARENA_ROWS = [row for row in ROWS if row != "srft_filtered"]
 TASKS = ("arithmetic", "expressions", "expressions_terse")
 DEFAULT_ROWS = {"arithmetic": ARENA_ROWS, "expressions": list(ROWS), "expressions_terse": ARENA_ROWS}
-DEFAULT_STEPS = 40  # per row; one task's arena took 52-80 min on 2 CPU cores (docs/arena.md)
+DEFAULT_STEPS = 40  # per row; one task's arena took 52-107 min on 2 CPU cores (docs/arena.md)
 # For every row and every stage, in half-decade steps. Written before any run as 3e-5 ... 3e-3 (two decades); by the
 # protocol's edge rule it was widened for every row twice (docs/arena.md): to 1e-5 when the first expressions_terse
 # arena chose 3e-5 for LUFFY-style and constant weights, then to 3e-6 when SFT -> RL's RL stage chose 1e-5 (3e-6 then
