@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from transformers import TrainingArguments
 from trl import ModelConfig, ScriptArguments, TrlParser
 
 from .toy.world import TASKS as TOY_TASKS
@@ -262,12 +263,14 @@ def build_trainer(
         return trainer_cls(reward_funcs=reward_funcs, quantization_config=quantization, **common)
 
 
-def apply_toy_world(script_args: SRFTScriptArguments, training_args, model_args: ModelConfig) -> None:
+def apply_toy_world(
+    script_args: SRFTScriptArguments, training_args: TrainingArguments, model_args: ModelConfig
+) -> None:
     """Builds (or reuses) the offline toy world and fills in whatever the recipe left unset."""
     from .toy import build_toy_world
 
-    # Under accelerate launch one process builds it, the others then read it. The training arguments' own state is
-    # used: a bare `PartialState()` on a CUDA-less machine is single-process even under a two-process CPU launch.
+    # Under accelerate launch one process builds it, the others then read it. The barrier is the training arguments'
+    # (their state knows `use_cpu`): a `PartialState()` made before them is single-process on a CUDA-less machine.
     with training_args.main_process_first(desc="toy world"):
         world = build_toy_world(script_args.toy_world, task=script_args.toy_task)
     model_args.model_name_or_path = model_args.model_name_or_path or str(world.model_dir)
