@@ -143,7 +143,7 @@ def test_replacing_a_world_never_shows_a_half_deleted_folder(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["w"]
 
 
-def test_apply_toy_world_builds_under_the_training_arguments_main_process_first(tmp_path):
+def test_apply_toy_world_builds_under_the_training_arguments_main_process_first(tmp_path, monkeypatch):
     """Under a two-process CPU launch only the training arguments' state knows there are two processes."""
     from contextlib import contextmanager
 
@@ -154,13 +154,12 @@ def test_apply_toy_world_builds_under_the_training_arguments_main_process_first(
     )
     entered = []
 
-    class Recording(type(training_args)):
-        @contextmanager
-        def main_process_first(self, local=True, desc="work"):
-            entered.append(desc)
-            yield
+    @contextmanager
+    def recording(self, local=True, desc="work"):
+        entered.append(desc)
+        yield
 
-    training_args.__class__ = Recording
+    monkeypatch.setattr(type(training_args), "main_process_first", recording)
     apply_toy_world(script_args, training_args, model_args)
     assert entered == ["toy world"]
     assert model_args.model_name_or_path == str(tmp_path / "w" / "base")
