@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 from .advantages import GROUP_STATS_FROM
-from .losses import ROLLOUT_OBJECTIVES, SFT_WEIGHT_SIGNS, SUPPORTED_LOSS_TYPES
+from .losses import DEMO_AGGREGATION, ROLLOUT_OBJECTIVES, SFT_WEIGHT_SIGNS, SUPPORTED_LOSS_TYPES
 
 
 ENTROPY_SOURCES = ("all", "rollouts", "demos")
@@ -32,11 +32,16 @@ class SRFTConfig(GRPOConfig):
             TRL prompt-completion data set an SRFT data set.
         num_demos_per_group (`int`, *optional*, defaults to `1`):
             How many of the `num_generations` slots of each group are filled with demonstrations. Must satisfy
-            `0 <= num_demos_per_group` and `num_generations - num_demos_per_group >= 2`. `0` trains plain GRPO.
+            `0 <= num_demos_per_group < num_generations` (one rollout at least; two with
+            `group_stats_from="rollouts"`). `0` trains GRPO with SRFT's `w_RL` on positive rollouts (set
+            `rl_entropy_weighting=False, rl_pos_coef=1.0` for GRPOTrainer exactly).
         sft_coef (`float`, *optional*, defaults to `0.5`):
             Coefficient of the SFT term on demonstrations: `w_SFT = sft_coef * exp(-H)` (paper Eq. 8).
         rl_pos_coef (`float`, *optional*, defaults to `0.1`):
             Coefficient of positive-advantage rollouts: `w_RL = rl_pos_coef * exp(H)` (paper Eq. 12).
+        w_rl_max (`float` or `None`, *optional*, defaults to `None`):
+            Caps `w_RL`. `None` keeps the paper's unbounded form; the trainer warns once when `w_RL` exceeds 1 (a
+            positive rollout weighing more than in plain GRPO: `H > ln 10 = 2.30` nats with `rl_pos_coef=0.1`).
         sft_entropy_weighting (`bool`, *optional*, defaults to `True`):
             Whether `w_SFT` includes `exp(-H)`. The paper's "w/o w_SFT" ablation is `False` with `sft_coef=1.0`.
         rl_entropy_weighting (`bool`, *optional*, defaults to `True`):
@@ -89,8 +94,8 @@ class SRFTConfig(GRPOConfig):
             binary REINFORCE form of Eq. 11-12 (`w_RL * -log p` for reward > 0, `+log p` otherwise), as HPT's "paper"
             mode.
 
-    TRL's static entropy bonus `entropy_coef` is allowed (the released code trains with `entropy_coeff=0.001`);
-    its adaptive controller (`use_adaptive_entropy`) is not.
+    Every `GRPOConfig` option acts on the on-policy rollouts exactly as in `GRPOTrainer` (the rollout term is
+    GRPOTrainer's own loss); docs/compatibility.md lists each option and what it does with demonstrations.
     """
 
     demo_column: str = field(
@@ -102,6 +107,9 @@ class SRFTConfig(GRPOConfig):
     )
     sft_coef: float = field(default=0.5, metadata={"help": "w_SFT = sft_coef * exp(-H) (paper Eq. 8)."})
     rl_pos_coef: float = field(default=0.1, metadata={"help": "w_RL = rl_pos_coef * exp(H) (paper Eq. 12)."})
+    w_rl_max: float | None = field(
+        default=None, metadata={"help": "Cap on w_RL; None keeps the paper's unbounded rl_pos_coef * exp(H)."}
+    )
     sft_entropy_weighting: bool = field(default=True, metadata={"help": "Multiply w_SFT by exp(-H)."})
     rl_entropy_weighting: bool = field(default=True, metadata={"help": "Multiply w_RL by exp(H)."})
     demo_rl: bool = field(default=True, metadata={"help": "Off-policy RL term -A * pi_theta on demonstrations."})
@@ -168,11 +176,13 @@ class SRFTConfig(GRPOConfig):
             )
         if self.num_demos_per_group < 0:
             raise ValueError(f"`num_demos_per_group` must be >= 0, got {self.num_demos_per_group}.")
-        if self.num_demos_per_group > 0 and self.num_generations - self.num_demos_per_group < 2:
+        rollouts = self.num_generations - self.num_demos_per_group
+        if self.num_demos_per_group > 0 and rollouts < 1:
             raise ValueError(
-                f"`num_generations - num_demos_per_group` must be >= 2 so each group keeps two on-policy rollouts "
-                f"(got num_generations={self.num_generations}, num_demos_per_group={self.num_demos_per_group}): raise "
-                "`num_generations` or lower `num_demos_per_group`."
+                f"`num_generations - num_demos_per_group` must be >= 1: a group of only demonstrations has no "
+                f"on-policy rollout to learn from (got num_generations={self.num_generations}, "
+                f"num_demos_per_group={self.num_demos_per_group}): raise `num_generations` or lower "
+                "`num_demos_per_group`."
             )
         local_batch = self.per_device_train_batch_size * self.steps_per_generation
         if local_batch % self.num_generations != 0:
@@ -214,25 +224,54 @@ class SRFTConfig(GRPOConfig):
                 "`group_stats_from='rollouts'` normalises the summed reward: it needs "
                 f"`multi_objective_aggregation='sum_then_normalize'`, got {self.multi_objective_aggregation!r}."
             )
-        if self.entropy_coef != 0.0 and self.top_entropy_quantile < 1.0:
+        if self.group_stats_from == "rollouts" and self.num_demos_per_group > 0 and rollouts < 2:
             raise ValueError(
-                "SRFT's entropy bonus (`entropy_coef`) averages over all completion tokens: it does not support "
-                f"`top_entropy_quantile={self.top_entropy_quantile}`. Set one of them back to its default."
+                "`group_stats_from='rollouts'` takes each group's mean and std over its on-policy rollouts, and the "
+                f"std of {rollouts} rollout is undefined: `num_generations - num_demos_per_group` must be >= 2 (got "
+                f"{self.num_generations} - {self.num_demos_per_group}); raise `num_generations` or use "
+                "`group_stats_from='all'`."
             )
+        if self.w_rl_max is not None and not self.w_rl_max > 0:
+            raise ValueError(f"`w_rl_max` must be a positive cap or None, got {self.w_rl_max!r}.")
+        if self.num_demos_per_group > 0 and self.loss_type not in DEMO_AGGREGATION:
+            raise ValueError(
+                f"SRFT adds its demonstration terms with the aggregation of the `loss_type`, and has none for "
+                f"{self.loss_type!r} (a loss type newer than this srft-trainer: known {tuple(DEMO_AGGREGATION)}): "
+                "use one of those, or `num_demos_per_group=0`, where the rollout loss is GRPOTrainer's own."
+            )
+        if self.rollout_objective == "reinforce":
+            self._check_reinforce()
+
+    def _check_reinforce(self) -> None:
+        # The binary REINFORCE objective (Eq. 11-12) has no importance ratio: the ratio options have no meaning for it.
+        no_ratio = {
+            "delta": self.delta is not None,
+            "importance_sampling_level": self.importance_sampling_level != "token",
+            "off_policy_mask_threshold": self.off_policy_mask_threshold is not None,
+        }
+        for name, bad in no_ratio.items():
+            if bad:
+                raise ValueError(
+                    f"`{name}={getattr(self, name)!r}` acts on the importance ratio of GRPO's clipped objective, and "
+                    "`rollout_objective='reinforce'` (Eq. 11-12) has no ratio: use `rollout_objective='clipped'` "
+                    f"with `{name}`, or leave `{name}` at its default."
+                )
         if self.loss_type not in SUPPORTED_LOSS_TYPES:
             raise ValueError(
-                f"SRFT defines its objective for `loss_type` in {SUPPORTED_LOSS_TYPES}, got {self.loss_type!r}: "
-                "set `loss_type='dapo'` (the default) or one of the others."
+                f"`loss_type={self.loss_type!r}` is a ratio-based GRPO objective of its own, while "
+                "`rollout_objective='reinforce'` replaces the rollout objective with Eq. 11-12; of TRL's loss types "
+                f"only the aggregations {SUPPORTED_LOSS_TYPES} apply to it. Pick one of them, or "
+                "`rollout_objective='clipped'`."
             )
-        unsupported = {
-            "importance_sampling_level": (self.importance_sampling_level != "token", "set it to 'token'"),
-            "use_liger_kernel": (bool(self.use_liger_kernel), "set it to False"),
-            "use_adaptive_entropy": (
-                self.use_adaptive_entropy,
-                "set it to False: SRFT controls entropy through w_SFT/w_RL (a static `entropy_coef` is allowed)",
-            ),
-            "off_policy_mask_threshold": (self.off_policy_mask_threshold is not None, "set it to None"),
-        }
-        for name, (bad, fix) in unsupported.items():
-            if bad:
-                raise ValueError(f"SRFT does not support `{name}={getattr(self, name)!r}`: {fix}.")
+        if self.use_adaptive_entropy:
+            raise ValueError(
+                "`use_adaptive_entropy` is GRPOTrainer's controller inside its own loss, which "
+                "`rollout_objective='reinforce'` replaces: use `rollout_objective='clipped'`, or a static "
+                "`entropy_coef`."
+            )
+        if self.entropy_coef != 0.0 and self.top_entropy_quantile < 1.0:
+            raise ValueError(
+                "With `rollout_objective='reinforce'` the entropy bonus (`entropy_coef`) averages over all rollout "
+                f"tokens, not GRPO's high-entropy selection (`top_entropy_quantile={self.top_entropy_quantile}`): "
+                "use `rollout_objective='clipped'`, or set one of them back to its default."
+            )

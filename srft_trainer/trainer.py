@@ -18,8 +18,8 @@ from .callbacks import SaveOnSigterm, check_output_dir, estimated_checkpoint_byt
 from .checkpoints import AtomicCheckpointMixin
 from .config import SRFTConfig
 from .demos import DemoStats, DemoTokenizer, normalize_demos, plan_group_demos
-from .losses import srft_loss
 from .model_card import SRFT_CITATION, ModelCardMixin
+from .objective import SRFTObjectiveMixin
 from .reward_guard import GuardedReward, guard_reward_funcs, watch_reward_signal
 from .versions import check_deepspeed
 from .vllm_colocate import check_vllm_setup, shutdown_colocated_engine, vllm_colocate_overrides
@@ -28,7 +28,7 @@ from .vllm_colocate import check_vllm_setup, shutdown_colocated_engine, vllm_col
 logger = logging.getLogger(__name__)
 
 
-class SRFTTrainer(ModelCardMixin, AtomicCheckpointMixin, GRPOTrainer):
+class SRFTTrainer(SRFTObjectiveMixin, ModelCardMixin, AtomicCheckpointMixin, GRPOTrainer):
     """
     Supervised Reinforcement Fine-Tuning ([arXiv 2506.19767](https://huggingface.co/papers/2506.19767)).
 
@@ -54,7 +54,36 @@ class SRFTTrainer(ModelCardMixin, AtomicCheckpointMixin, GRPOTrainer):
         "citation": SRFT_CITATION,
     }
 
-    def __init__(self, model, reward_funcs=None, args: SRFTConfig | None = None, train_dataset=None, **kwargs):
+    def __init__(
+        self,
+        model,
+        reward_funcs=None,
+        args: SRFTConfig | None = None,
+        train_dataset=None,
+        eval_dataset=None,
+        processing_class=None,
+        reward_processing_classes=None,
+        callbacks=None,
+        optimizers=(None, None),
+        quantization_config=None,
+        peft_config=None,
+        tools=None,
+        rollout_func=None,
+        environment_factory=None,
+    ):
+        # GRPOTrainer's signature, positions included (tests/test_grpo_parity.py compares the two).
+        kwargs = dict(
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            reward_processing_classes=reward_processing_classes,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            quantization_config=quantization_config,
+            peft_config=peft_config,
+            tools=tools,
+            rollout_func=rollout_func,
+            environment_factory=environment_factory,
+        )
         if args is None:
             name = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "") or "model"
             args = SRFTConfig(f"{name.rstrip('/').split('/')[-1]}-SRFT")
@@ -336,168 +365,3 @@ class SRFTTrainer(ModelCardMixin, AtomicCheckpointMixin, GRPOTrainer):
                     stats[reason],
                     reason.replace("_", " "),
                 )
-
-    # --------------------------------------------------------------------------------------------------------- loss
-    def _policy_entropy(
-        self,
-        per_token_logps: torch.Tensor,
-        entropies: torch.Tensor,
-        mask: torch.Tensor,
-        is_demo: torch.Tensor,
-        old_per_token_logps: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """
-        Mean token entropy over the `entropy_source` tokens of the micro-batch on all processes (detached).
-
-        The same all-reduce counts non-finite log-probabilities and entropies on real tokens, so that every process
-        stops together (no rank left waiting in a collective) instead of applying a NaN update.
-        """
-        entropies, logps, mask = entropies.detach(), per_token_logps.detach(), mask.to(entropies.dtype)
-        rows = {"all": torch.ones_like(is_demo), "rollouts": ~is_demo, "demos": is_demo}[self.args.entropy_source]
-        selected = mask * rows.unsqueeze(1).to(mask.dtype)
-        bad = (~torch.isfinite(logps) | ~torch.isfinite(entropies)) & mask.bool()
-        if old_per_token_logps is not None:  # demo rows ignore theirs (NaN where vLLM gave no log-prob)
-            bad |= ~torch.isfinite(old_per_token_logps) & mask.bool() & ~is_demo.unsqueeze(1)
-        finite_entropies = entropies.nan_to_num(0.0, posinf=0.0, neginf=0.0)
-        local = torch.stack(
-            [
-                (finite_entropies * selected).sum(),
-                selected.sum(),
-                (finite_entropies * mask).sum(),
-                mask.sum(),
-                bad.sum().to(mask.dtype),
-            ]
-        )
-        total = self.accelerator.reduce(local, reduction="sum")
-        if total[4].item() > 0:
-            raise FloatingPointError(
-                f"SRFT: {int(total[4].item())} completion token(s) have non-finite log-probabilities or entropies at "
-                f"step {self.state.global_step}; stopping before a NaN update. Usual causes: too high a learning "
-                "rate, fp16 overflow (prefer bf16), or NaN weights in the starting checkpoint. The last saved "
-                "checkpoint is intact: resume from it with `--resume_from_checkpoint` after the fix."
-            )
-        # An empty selection falls back to all completion tokens (no host sync: torch.where).
-        return torch.where(total[1] > 0, total[0] / total[1].clamp(min=1.0), total[2] / total[3].clamp(min=1.0))
-
-    def _compute_loss(self, model, inputs):
-        # Replaces GRPOTrainer._compute_loss, which has no hook between its per-token loss and the aggregation: the
-        # SFT term and the unclipped demo term cannot be expressed through its inputs. What is kept: the one forward
-        # pass (log-probs and entropies together), TRL's mask, entropy mask, vLLM IS ratio, KL, static entropy bonus
-        # and normalisation conventions for each loss type; what SRFT rejects at construction (cispo/sapo/vespo/luspo,
-        # sequence-level IS, off-policy masking, the adaptive entropy controller, VLM inputs) is left out.
-        prompt_ids, prompt_mask = inputs["prompt_ids"], inputs["prompt_mask"]
-        completion_ids, completion_mask = inputs["completion_ids"], inputs["completion_mask"]
-        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
-        attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
-        mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]
-        per_token_logps, entropies, aux_loss = self._get_per_token_logps_and_entropies(
-            model,
-            input_ids,
-            attention_mask,
-            completion_ids.size(1),
-            compute_entropy=True,
-            compute_aux_loss=self.aux_loss_enabled,
-        )
-        is_demo = inputs.get("is_demo")
-        is_demo = torch.zeros_like(inputs["advantages"], dtype=torch.bool) if is_demo is None else is_demo.bool()
-        entropy = self._policy_entropy(
-            per_token_logps, entropies, mask, is_demo, old_per_token_logps=inputs.get("old_per_token_logps")
-        )
-        if self.args.entropy_granularity == "sequence":  # each row its own mean token entropy
-            row_mask = mask.to(entropies.dtype)
-            entropy = (entropies.detach() * row_mask).sum(-1) / row_mask.sum(-1).clamp(min=1.0)
-        elif self.args.entropy_granularity == "token":  # each token its own entropy (the released code)
-            entropy = entropies.detach()
-
-        # Rollout-only factors: TRL's high-entropy token mask and the vLLM importance-sampling correction.
-        weights = None
-        if self.top_entropy_quantile < 1.0:
-            rollout_mask = mask * (~is_demo).unsqueeze(1).to(mask.dtype)
-            weights = self.get_high_entropy_mask(entropies, rollout_mask, 1 - self.top_entropy_quantile)
-        if self.use_vllm and self.vllm_importance_sampling_correction:
-            ratio = inputs["importance_sampling_ratio"]
-            weights = ratio if weights is None else weights * ratio
-        old_per_token_logps = inputs.get("old_per_token_logps")
-        penalty = None
-        if self.beta != 0.0:
-            ref_per_token_logps = inputs["ref_per_token_logps"]
-            delta = ref_per_token_logps - per_token_logps
-            per_token_kl = torch.exp(delta) - delta - 1
-            if self.args.use_bias_correction_kl:
-                old = per_token_logps.detach() if old_per_token_logps is None else old_per_token_logps
-                per_token_kl = per_token_kl * torch.exp(per_token_logps - old)
-            penalty = self.beta * per_token_kl
-
-        mode = "train" if self.model.training else "eval"
-        # TRL's dapo normaliser: the generation batch's global token count, per process and per optimizer micro-step.
-        num_items = inputs["num_items_in_batch"] / self.accelerator.num_processes
-        accumulation = 1.0
-        if mode == "train":
-            num_items = num_items / self.args.steps_per_generation
-            accumulation = self.current_gradient_accumulation_steps
-        loss, parts = srft_loss(
-            per_token_logps,
-            old_per_token_logps,
-            inputs["advantages"],
-            mask,
-            is_demo,
-            entropy,
-            loss_type=self.loss_type,
-            epsilon_low=self.epsilon_low,
-            epsilon_high=self.epsilon_high,
-            sft_coef=self.args.sft_coef,
-            rl_pos_coef=self.args.rl_pos_coef,
-            sft_entropy_weighting=self.args.sft_entropy_weighting,
-            rl_entropy_weighting=self.args.rl_entropy_weighting,
-            demo_rl=self.args.demo_rl,
-            sft_weight_sign=self.args.sft_weight_sign,
-            demo_policy_shaping=self.args.demo_policy_shaping,
-            rollout_objective=self.args.rollout_objective,
-            rewards=inputs.get("rewards"),
-            entropy_coef=self.args.entropy_coef,
-            per_token_entropy=entropies if self.args.entropy_coef != 0.0 else None,
-            max_completion_length=self.max_completion_length,
-            num_items_in_batch=num_items,
-            rollout_token_weights=weights,
-            rollout_token_penalty=penalty,
-        )
-        loss = loss / accumulation
-        if self.aux_loss_enabled:
-            loss = loss + self.router_aux_loss_coef * aux_loss / accumulation
-        self._log_loss_metrics(mode, per_token_logps, old_per_token_logps, entropies, mask, is_demo, inputs, parts)
-        return loss
-
-    def _log_loss_metrics(self, mode, logps, old_logps, entropies, mask, is_demo, inputs, parts) -> None:
-        mask = mask.to(logps.dtype)
-        demo_mask = mask * is_demo.unsqueeze(1).to(mask.dtype)
-        rollout_mask = mask - demo_mask
-        advantages = inputs["advantages"].unsqueeze(1)
-        ratio = torch.exp(logps.detach() - (logps.detach() if old_logps is None else old_logps))
-        low = ((ratio < 1 - self.epsilon_low) & (advantages < 0)).to(mask.dtype) * rollout_mask
-        high = ((ratio > 1 + self.epsilon_high) & (advantages > 0)).to(mask.dtype) * rollout_mask
-        local = torch.stack(
-            [
-                (-logps.detach() * demo_mask).sum(),
-                demo_mask.sum(),
-                (entropies.detach() * mask).sum(),
-                mask.sum(),
-                low.sum(),
-                high.sum(),
-                rollout_mask.sum(),
-                parts["pg_loss"].to(mask.dtype),
-                torch.ones((), device=mask.device, dtype=mask.dtype),
-            ]
-        )
-        nll, n_demo, ent, n_tok, n_low, n_high, n_roll, pg, n_proc = self.accelerator.reduce(
-            local, reduction="sum"
-        ).tolist()
-        metrics = self._metrics[mode]
-        metrics["entropy"].append(ent / max(n_tok, 1.0))
-        metrics["clip_ratio/low_mean"].append(n_low / max(n_roll, 1.0))
-        metrics["clip_ratio/high_mean"].append(n_high / max(n_roll, 1.0))
-        metrics["clip_ratio/region_mean"].append((n_low + n_high) / max(n_roll, 1.0))
-        metrics["srft/entropy"].append(parts["entropy"].item())
-        metrics["srft/w_sft"].append(parts["w_sft"].item())
-        metrics["srft/w_rl"].append(parts["w_rl"].item())
-        metrics["srft/pg_loss"].append(pg / n_proc)
-        metrics["srft/sft_nll"].append(nll / n_demo if n_demo else float("nan"))

@@ -94,22 +94,27 @@ def slow_srft_loss(
             row_counts.append(c)
             pg_rows.append(i)
     zero = logps.sum() * 0.0
-    total = sum(row_sums, zero)
-    count = sum(row_counts)
-    if not pg_rows:
-        pg = zero
-    elif loss_type == "grpo":
-        pg = sum((s / max(c, 1) for s, c in zip(row_sums, row_counts)), zero) / len(pg_rows)
-    elif loss_type == "bnpo":
-        pg = total / max(count, 1)
-    elif loss_type == "dr_grpo":
-        pg = total / (len(pg_rows) * max_len)
-    else:
-        pg = total / (max(count, 1) if num_items is None else num_items)
+
+    def aggregate(rows):  # TRL's aggregation over the given rows; every row of the batch counts in row denominators
+        sums = [row_sums[pg_rows.index(i)] for i in rows if i in pg_rows]
+        counts = [row_counts[pg_rows.index(i)] for i in rows if i in pg_rows]
+        if not sums:
+            return zero
+        if loss_type == "grpo":
+            return sum((s / max(c, 1) for s, c in zip(sums, counts)), zero) / B
+        if loss_type == "bnpo":
+            return sum(sums, zero) / max(sum(counts), 1)
+        if loss_type == "dr_grpo":
+            return sum(sums, zero) / (B * max_len)
+        return sum(sums, zero) / (max(sum(counts), 1) if num_items is None else num_items)
+
+    rollouts = [i for i in range(B) if not bool(is_demo[i])]
+    demos = [i for i in range(B) if bool(is_demo[i])]
+    pg = aggregate(rollouts) + aggregate(demos)
     sft = sft_sum / sft_count if sft_count else zero
     bonus = zero
-    if entropy_coef:
-        tokens = [token_entropy[i, t] for i in range(B) for t in range(T) if mask[i, t]]
+    if entropy_coef:  # over the rollout tokens, as GRPO's bonus over the rows of its loss
+        tokens = [token_entropy[i, t] for i in rollouts for t in range(T) if mask[i, t]]
         bonus = sum(tokens, zero) / max(len(tokens), 1)
     return pg + sft - entropy_coef * bonus
 

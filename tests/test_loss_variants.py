@@ -86,8 +86,9 @@ def test_entropy_bonus_matches_slow_reference(loss_type, granularity):
     g_slow = torch.autograd.grad(expected, [logps, token_entropy])
     for a, b in zip(g_fast, g_slow):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
-    # The bonus pulls every real token's entropy up by the same amount, and never touches padding.
-    real = mask.bool()
+    # The bonus pulls every real rollout token's entropy up by the same amount (GRPO's bonus over the rows of its
+    # loss), and never touches padding or demonstration tokens.
+    real = mask.bool() & ~is_demo.unsqueeze(1)
     torch.testing.assert_close(g_fast[1][real], torch.full_like(g_fast[1][real], -0.01 / real.sum()))
     assert torch.all(g_fast[1][~real] == 0)
 
@@ -97,28 +98,30 @@ def test_variants_hand_worked_example():
     logps = torch.log(torch.tensor([[0.5, 0.5, 0.5], [0.5, 0.25, 1.0]], dtype=torch.float64))
     args = (None, torch.tensor([1.0, -1.0]), torch.tensor([[1, 1, 0], [1, 1, 1]]), torch.tensor([False, True]))
     H = math.log(2.0)
-    # Released-code SFT weight: 0.5 * exp(+ln 2) = 1.0, so the SFT term is the plain NLL ln 2; pg as before 0.27.
+    # Released-code SFT weight: 0.5 * exp(+ln 2) = 1.0, so the SFT term is the plain NLL ln 2; pg as before:
+    # bnpo takes each term's own token mean, rollouts -0.4 / 2 tokens and demos 1.75 / 3 tokens.
+    pg = -0.4 / 2 + 1.75 / 3
     loss, m = srft_loss(logps, *args, H, loss_type="bnpo", sft_weight_sign="code")
     assert m["w_sft"].item() == pytest.approx(1.0)
-    assert loss.item() == pytest.approx(0.27 + math.log(2.0), abs=1e-12)
+    assert loss.item() == pytest.approx(pg + math.log(2.0), abs=1e-12)
     # Policy shaping, gamma 0.1: the demo's tokens give p / (p + 0.1) = 5/6, 5/7, 10/11 instead of p.
-    #   pg = (-0.4 + 5/6 + 5/7 + 10/11) / 5 tokens; SFT 0.25 ln 2 as before.
+    #   pg = -0.4 / 2 + (5/6 + 5/7 + 10/11) / 3 tokens; SFT 0.25 ln 2 as before.
     loss, _ = srft_loss(logps, *args, H, loss_type="bnpo", demo_policy_shaping=0.1)
-    assert loss.item() == pytest.approx((-0.4 + 5 / 6 + 5 / 7 + 10 / 11) / 5 + 0.25 * math.log(2.0), abs=1e-12)
+    assert loss.item() == pytest.approx(-0.2 + (5 / 6 + 5 / 7 + 10 / 11) / 3 + 0.25 * math.log(2.0), abs=1e-12)
     # REINFORCE (Eq. 12) with reward 1 on the rollout: w_rl * (-log 0.5) = 0.2 ln 2 per token, two tokens; with
     # reward 0: +log 0.5 = -ln 2 per token.
-    base = (1.75) / 5 + 0.25 * math.log(2.0)  # the demo's pg sum 1.75 and the SFT term, unchanged
+    base = 1.75 / 3 + 0.25 * math.log(2.0)  # the demo's pg (token mean) and the SFT term, unchanged
     for reward, per_token in ((1.0, 0.2 * math.log(2.0)), (0.0, -math.log(2.0))):
         rewards = torch.tensor([reward, 1.0])
         loss, _ = srft_loss(logps, *args, H, loss_type="bnpo", rollout_objective="reinforce", rewards=rewards)
-        assert loss.item() == pytest.approx(base + 2 * per_token / 5, abs=1e-12)
+        assert loss.item() == pytest.approx(base + 2 * per_token / 2, abs=1e-12)
     # Per-token entropy: the demo's three tokens with H = 0, ln 2, ln 4 get w_sft = 0.5, 0.25, 0.125 (paper sign).
     #   sft = (0.5 ln 2 + 0.25 ln 4 + 0.125 * 0) / 3 = ln 2 / 3; logged w_sft = mean over demo tokens = 0.875 / 3.
     H_tok = torch.tensor([[0.0, 0.0, 0.0], [0.0, math.log(2.0), math.log(4.0)]], dtype=torch.float64)
     loss, m = srft_loss(logps, *args, H_tok, loss_type="bnpo", rl_entropy_weighting=False, rl_pos_coef=1.0)
     assert m["w_sft"].item() == pytest.approx(0.875 / 3)
     assert m["sft_loss"].item() == pytest.approx(math.log(2.0) / 3, abs=1e-12)
-    assert loss.item() == pytest.approx((-2.0 + 1.75) / 5 + math.log(2.0) / 3, abs=1e-12)
+    assert loss.item() == pytest.approx(-2.0 / 2 + 1.75 / 3 + math.log(2.0) / 3, abs=1e-12)
 
 
 SIGNS = ("paper", "code")

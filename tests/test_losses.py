@@ -76,20 +76,21 @@ def test_hand_worked_example():
     #   w_rl  = 0.1 * exp(ln 2)  = 0.2;   w_sft = 0.5 * exp(-ln 2) = 0.25
     #   row 0 per token: -min(1 * 1, clip(1) * 1) * w_rl = -0.2, two tokens      -> sum -0.4
     #   row 1 per token: -A * p = p = 0.5, 0.25, 1.0                             -> sum  1.75
-    #   bnpo pg = (-0.4 + 1.75) / 5 tokens = 0.27
+    #   bnpo, each term its own token mean: rollouts -0.4 / 2 = -0.2, demos 1.75 / 3 = 0.5833333
     #   sft_nll = -(ln 0.5 + ln 0.25 + ln 1) / 3 = 3 ln 2 / 3 = ln 2 = 0.6931472
-    #   sft = 0.25 * 0.6931472 = 0.1732868;  total = 0.27 + 0.1732868 = 0.4432868
+    #   sft = 0.25 * 0.6931472 = 0.1732868;  total = -0.2 + 0.5833333 + 0.1732868 = 0.5566201
     #   dapo with num_items_in_batch=10: 1.35 / 10 + 0.1732868 = 0.3082868
     #   grpo: mean(-0.4 / 2, 1.75 / 3) = mean(-0.2, 0.5833333) = 0.1916667 -> 0.3649535
     logps = torch.log(torch.tensor([[0.5, 0.5, 0.5], [0.5, 0.25, 1.0]], dtype=torch.float64))
     args = (None, torch.tensor([1.0, -1.0]), torch.tensor([[1, 1, 0], [1, 1, 1]]), torch.tensor([False, True]))
     H = math.log(2.0)
     loss, m = srft_loss(logps, *args, H, loss_type="bnpo")
-    assert loss.item() == pytest.approx(0.4432868, abs=1e-7)
+    assert loss.item() == pytest.approx(0.5566201, abs=1e-7)
     assert m["w_rl"].item() == pytest.approx(0.2)
     assert m["w_sft"].item() == pytest.approx(0.25)
     assert m["sft_nll"].item() == pytest.approx(0.6931472, abs=1e-7)
-    assert m["pg_loss"].item() == pytest.approx(0.27)
+    assert m["pg_loss"].item() == pytest.approx(-0.2)
+    assert m["demo_pg_loss"].item() == pytest.approx(1.75 / 3)
     assert srft_loss(logps, *args, H, loss_type="dapo", num_items_in_batch=10)[0].item() == pytest.approx(
         0.3082868, abs=1e-7
     )
