@@ -16,6 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from datasets import Dataset
+
 from .data_checks import HUB_ID
 
 
@@ -206,7 +208,8 @@ class ModelCardMixin:
         base = self.card_base_model or base_model_of(self.accelerator.unwrap_model(self.model))
         dataset = dataset_name or self.card_dataset_name
         prompt = None
-        if self.train_dataset is not None and "prompt" in getattr(self.train_dataset, "column_names", []):
+        # A streaming (iterable) data set has no row 0 to index: its card shows no example prompt.
+        if isinstance(self.train_dataset, Dataset) and "prompt" in self.train_dataset.column_names:
             prompt = self.train_dataset[0]["prompt"]
         name = model_name or self.args.hub_model_id or Path(self.args.output_dir).name
         card = render_model_card(

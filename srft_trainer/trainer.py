@@ -27,6 +27,18 @@ from .vllm_colocate import check_vllm_setup, shutdown_colocated_engine, vllm_col
 
 logger = logging.getLogger(__name__)
 
+# Why demonstrations cannot share a group with these (docs/compatibility.md).
+_MULTI_TURN = (
+    "a demonstration is one assistant turn spliced into a generation slot, while these rollouts are multi-turn "
+    "conversations TRL builds by executing tool calls and masking the tool outputs: a demonstration has no tool turns "
+    "to execute or mask"
+)
+DEMO_REFUSALS = {
+    "tools": _MULTI_TURN,
+    "environment_factory": _MULTI_TURN,
+    "rollout_func": "a `rollout_func` replaces GRPOTrainer's generation, which is where SRFT places the demonstrations",
+}
+
 
 class SRFTTrainer(SRFTObjectiveMixin, ModelCardMixin, AtomicCheckpointMixin, GRPOTrainer):
     """
@@ -92,10 +104,11 @@ class SRFTTrainer(SRFTObjectiveMixin, ModelCardMixin, AtomicCheckpointMixin, GRP
                 f"SRFTTrainer needs an `SRFTConfig`, got {type(args).__name__}: build `SRFTConfig(**your_grpo_args)`."
             )
         if args.num_demos_per_group > 0:
-            for name in ("tools", "rollout_func", "environment_factory"):
+            for name, why in DEMO_REFUSALS.items():
                 if kwargs.get(name):
                     raise ValueError(
-                        f"SRFT demonstration slots do not support `{name}`: drop it or set `num_demos_per_group=0`."
+                        f"SRFT demonstration slots do not support `{name}`, because {why}. Train with "
+                        f"`num_demos_per_group=0` (GRPO with `{name}`, every GRPO option kept) or without `{name}`."
                     )
             columns = getattr(train_dataset, "column_names", None)
             if isinstance(columns, list) and args.demo_column not in columns:

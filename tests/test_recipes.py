@@ -340,7 +340,7 @@ def test_local_recipe_passes_and_measures_lengths(tmp_path, assets):
             r"generation_batch_size \(6\) must be divisible by num_generations \(8\)",
         ),
         ({"per_device_train_batch_size": 2}, (2, 1), "batch", r"Each process must hold whole groups"),
-        ({"num_demos_per_group": 3}, (1, 1), "demos", r"num_generations - num_demos_per_group` must be >= 2"),
+        ({"num_demos_per_group": 4}, (1, 1), "demos", r"a group of only demonstrations has no on-policy rollout"),
         (
             {"use_vllm": True, "vllm_mode": "server"},
             (1, 1),

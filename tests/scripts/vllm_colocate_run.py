@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from datasets import Dataset  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-import srft_trainer.trainer as trainer_module  # noqa: E402
+import srft_trainer.objective as objective_module  # noqa: E402
 from srft_trainer import SRFTConfig, SRFTTrainer  # noqa: E402
 from srft_trainer.rewards import resolve_reward_funcs  # noqa: E402
 
@@ -134,15 +134,15 @@ def main() -> None:
     )
 
     demo_grads: list[float] = []
-    original_loss = trainer_module.srft_loss
+    original_loss = objective_module.demo_loss
 
-    def recording_loss(per_token_logps, old, advantages, mask, is_demo, *rest, **kwargs):
+    def recording_loss(per_token_logps, advantages, mask, is_demo, *rest, **kwargs):
         # The gradient that reaches the demonstration rows: TRL's importance-sampling correction must not mask it.
         if per_token_logps.requires_grad and is_demo.any():
             per_token_logps.register_hook(lambda grad: demo_grads.append(float(grad[is_demo].abs().sum())))
-        return original_loss(per_token_logps, old, advantages, mask, is_demo, *rest, **kwargs)
+        return original_loss(per_token_logps, advantages, mask, is_demo, *rest, **kwargs)
 
-    trainer_module.srft_loss = recording_loss
+    objective_module.demo_loss = recording_loss
     trainer = SRFTTrainer(
         str(model_dir),
         reward_funcs=resolve_reward_funcs(["accuracy"]),
