@@ -15,10 +15,10 @@ positive advantages), and the demonstration rows left out. It gets them by
 - passing the demonstration rows as `tool_mask` zeros: TRL's loss mask is `completion_mask * tool_mask`, while the
   attention mask of the forward pass is built from `completion_mask` alone, so demo tokens are still attended to.
 
-Every GRPO loss type is linear in the advantage with a sign-dependent choice (clip side, SAPO temperature, VESPO's
-gamma, the off-policy mask), so scaling positive advantages by `w_RL > 0` scales exactly the positive rows' policy term,
-as Eq. 12 asks, and leaves the KL and entropy terms alone. tests/test_grpo_loss_pins.py pins each of these facts
-against the installed TRL and fails loudly if a release changes them.
+Every GRPO loss type is linear in the advantage with a sign-dependent choice (clip side, SAPO temperature,
+VESPO's gamma, the off-policy mask), so scaling positive advantages by `w_RL > 0` scales exactly the positive
+rows' policy term, as Eq. 12 asks, and leaves the KL and entropy terms alone. tests/test_grpo_loss_pins.py pins
+each of these facts against the installed TRL and fails loudly if a release changes them.
 """
 
 from __future__ import annotations

@@ -52,7 +52,12 @@ def _loss(with_demos: str, *settings: dict[str, Any]) -> GRPOOption:
 _VLLM = "needs vLLM: run by the vllm stage of .ci/run (tests/test_vllm_cpu.py), generation-side code is GRPOTrainer's"
 _VLLM_SERVER = "vLLM server mode needs CUDA (TRL's weight sync uses NCCL): not run here"
 _KL = {"model": "path", "num_iterations": 2}
-_ENTROPY_CONTROL = {"use_adaptive_entropy": True, "entropy_coef": 0.01, "entropy_target": 9.0, "entropy_coef_delta": 0.2}
+_ENTROPY_CONTROL = {
+    "use_adaptive_entropy": True,
+    "entropy_coef": 0.01,
+    "entropy_target": 9.0,
+    "entropy_coef_delta": 0.2,
+}
 
 GRPO_OPTIONS: dict[str, GRPOOption] = {
     # model loading

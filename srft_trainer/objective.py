@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import torch
@@ -259,10 +258,11 @@ class SRFTObjectiveMixin:
             if w_rl_peak > W_RL_WARN_ABOVE:
                 self._warned_w_rl = True
                 logger.warning(
-                    "SRFT: w_RL = rl_pos_coef * exp(H) reached %.4g on positive rollouts at step %d (policy entropy "
-                    "H = %.3g nats): positive rollouts now weigh more than in plain GRPO (w_RL > %g), and exp(H) grows "
-                    "fast for a near-uniform policy (a fresh or random-initialised model, a large vocabulary sampled "
-                    "at T=1). Set `w_rl_max` (e.g. 1.0) to cap it, or `rl_entropy_weighting: false`; warned once.",
+                    "SRFT: w_RL = rl_pos_coef * exp(H) reached %.4g on positive rollouts at step %d (policy "
+                    "entropy H = %.3g nats): positive rollouts now weigh more than in plain GRPO (w_RL > %g), and "
+                    "exp(H) grows fast for a near-uniform policy (a fresh or random-initialised model, a large "
+                    "vocabulary sampled at T=1). Set `w_rl_max` (e.g. 1.0) to cap it, or `rl_entropy_weighting: "
+                    "false`; warned once.",
                     w_rl_peak,
                     self.state.global_step,
                     entropy_peak,

@@ -30,13 +30,14 @@ logger = logging.getLogger(__name__)
 # Why demonstrations cannot share a group with these (docs/compatibility.md).
 _MULTI_TURN = (
     "a demonstration is one assistant turn spliced into a generation slot, while these rollouts are multi-turn "
-    "conversations TRL builds by executing tool calls and masking the tool outputs: a demonstration has no tool turns "
-    "to execute or mask"
+    "conversations TRL builds by executing tool calls and masking the tool outputs: a demonstration has no tool "
+    "turns to execute or mask"
 )
 DEMO_REFUSALS = {
     "tools": _MULTI_TURN,
     "environment_factory": _MULTI_TURN,
-    "rollout_func": "a `rollout_func` replaces GRPOTrainer's generation, which is where SRFT places the demonstrations",
+    "rollout_func": "a `rollout_func` replaces GRPOTrainer's generation, which is where SRFT places the "
+    "demonstrations",
 }
 
 

@@ -165,9 +165,9 @@ def test_every_option_trains_with_demonstrations(tmp_path, name, settings):
     assert any(not torch.equal(p, before[n]) for n, p in params_of(trainer.model).items())
 
 
-# ------------------------------------------------------------------------------------------ one batch, both losses
+# ---------------------------------------------------------------------------------------- one batch, both losses
 def batch_and_trainers(tmp_path, settings, demos=0):
-    """A generation batch made by SRFTTrainer and the two trainers, with the same weights, ready for `_compute_loss`."""
+    """A generation batch made by SRFTTrainer, and both trainers with the same weights, ready for `_compute_loss`."""
     settings = dict(settings)
     ratio_kind = settings.pop("importance_sampling_ratio", None)
     shift = settings.pop("old_logps_shift", None)
@@ -259,7 +259,9 @@ LOSS_OPTIONS_WITH_DEMOS = [
 ]
 
 
-@pytest.mark.parametrize("settings", LOSS_OPTIONS_WITH_DEMOS, ids=lambda s: "-".join(map(str, s.values())) or "default")
+@pytest.mark.parametrize(
+    "settings", LOSS_OPTIONS_WITH_DEMOS, ids=lambda s: "-".join(map(str, s.values())) or "default"
+)
 def test_with_demonstrations_options_act_on_the_rollouts_as_in_grpo(tmp_path, settings):
     """
     SRFT's loss on a batch with demonstrations (w_RL = 1, no SFT term, no demo RL term) equals GRPOTrainer's loss on
@@ -328,3 +330,18 @@ def test_demo_rows_never_leak_into_grpo_statistics(tmp_path):
     srft.off_policy_mask_threshold = 0.1
     loss, grads, _ = loss_and_grads(srft, batch)
     assert torch.isfinite(loss) and all(torch.isfinite(g).all() for g in grads.values())
+
+
+def test_compatibility_doc_is_generated_from_this_list():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "scripts/compat_table.py", "--check"], cwd=root, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    text = (root / "docs" / "compatibility.md").read_text()
+    for name in all_options():
+        assert f"| `{name}` |" in text
