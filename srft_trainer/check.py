@@ -428,7 +428,14 @@ def check_recipe(
         report.facts.append(("length", f"{_fmt(args.num_train_epochs)} epochs"))
     if args.push_to_hub:
         repo = args.hub_model_id or Path(args.output_dir).name
-        report.facts.append(("hub", f"pushes to {repo} (hub_strategy: {args.hub_strategy.value}); needs a Hub login"))
+        report.facts.append(("hub", f"pushes to {repo} (hub_strategy: {args.hub_strategy.value})"))
+        from .hub import hub_token_status
+
+        configured, text = hub_token_status(args.hub_token)
+        if configured:
+            report.facts.append(("hub token", text))
+        else:  # a note, not a problem: a recipe is often checked on a machine other than the one that trains
+            report.notes.append(text)
     return report
 
 

@@ -143,6 +143,15 @@ class AtomicCheckpointMixin:
     """
 
     _staging_run_dir: str | None = None
+    _deferred_push: str | None = None
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        # Called by transformers' _save_checkpoint with the staging folder, which is renamed before a background
+        # upload would read it: push the folder once it is in place instead.
+        if self._staging_run_dir is not None:
+            self._deferred_push = checkpoint_folder
+            return
+        super()._push_from_checkpoint(checkpoint_folder)
 
     def _get_output_dir(self, trial):  # transformers' `_save_checkpoint` writes under this folder
         return self._staging_run_dir or super()._get_output_dir(trial)
@@ -168,6 +177,9 @@ class AtomicCheckpointMixin:
                 shutil.rmtree(final)
             os.replace(os.path.join(staging, name), final)
             shutil.rmtree(staging, ignore_errors=True)
+            if self._deferred_push is not None:
+                self._deferred_push = None
+                self._push_from_checkpoint(final)
             best = self.state.best_global_step
             if self.args.save_strategy in (SaveStrategy.STEPS, SaveStrategy.EPOCH, SaveStrategy.BEST) and best:
                 best_dir = os.path.join(run_dir, f"{PREFIX_CHECKPOINT_DIR}-{best}")

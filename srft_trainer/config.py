@@ -9,6 +9,7 @@ from trl import GRPOConfig
 
 from .advantages import GROUP_STATS_FROM
 from .losses import DEMO_AGGREGATION, ROLLOUT_OBJECTIVES, SFT_WEIGHT_SIGNS, SUPPORTED_LOSS_TYPES
+from .versions import quiet_renamed_argument_warnings
 
 
 ENTROPY_SOURCES = ("all", "rollouts", "demos")
@@ -169,6 +170,7 @@ class SRFTConfig(GRPOConfig):
     )
 
     def __post_init__(self):
+        quiet_renamed_argument_warnings()  # from Python as from `srft train`: TRL's own defaults use the old names
         super().__post_init__()
         if self.remove_unused_columns:
             raise ValueError(

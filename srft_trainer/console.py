@@ -7,8 +7,6 @@ TRL itself uses.
 
 from __future__ import annotations
 
-import warnings
-
 from transformers.trainer_callback import ProgressCallback
 
 
@@ -58,19 +56,6 @@ def use_compact_progress(trainer) -> None:
     """Swaps the trainer's progress callback for [`CompactProgressCallback`] (when it shows a bar at all)."""
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(CompactProgressCallback)
-
-
-def quiet_renamed_argument_warnings() -> None:
-    """
-    transformers >= 5.2x renamed `gradient_checkpointing*` to `activation_checkpointing*` and warns at every use of the
-    old names, which TRL 1.16's configs and trainers use themselves; our recipes keep the old key because
-    transformers 5.19 (our floor) knows no other. Only these messages are silenced.
-    """
-    warnings.filterwarnings(
-        "ignore",
-        message=r"`(is_)?gradient_checkpointing(_kwargs|_enable|_disable)?` is deprecated and will be removed in v6",
-        category=FutureWarning,
-    )
 
 
 COMMON_KEYS = (

@@ -23,6 +23,14 @@ SFT_TRAINERS = ("sft", "sft_kl")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # an owner/name Hub id (not a local path)
 
 
+# Columns other data sets use for the ones this project reads (the message for a missing column suggests the rename).
+SIMILAR_COLUMNS = {
+    "solution": ("answer", "ground_truth", "gold", "target", "final_answer", "label"),
+    "prompt": ("problem", "question", "query", "input", "messages"),
+    "completion": ("response", "output", "demonstration", "target_text"),
+}
+
+
 class DataError(ValueError):
     """The training data cannot train the recipe; the message names the column, the row and the fix."""
 
@@ -67,9 +75,22 @@ def check_columns(dataset: Any, required: dict[str, str], source: str) -> None:
     missing = {column: why for column, why in required.items() if column not in dataset.column_names}
     if missing:
         lines = "; ".join(f"`{column}` (needed by {why})" for column, why in missing.items())
+        renames = [
+            f"`{have}` -> `{column}`"
+            for column in missing
+            for have in SIMILAR_COLUMNS.get(column, ())
+            if have in dataset.column_names
+        ]
+        hint = (
+            f" It has a similar column: rename {', '.join(renames)} (`Dataset.rename_column` in Python, or the key "
+            "in each JSON line)."
+            if renames
+            else ""
+        )
         raise DataError(
-            f"{source} lacks column(s) {lines}; it has {dataset.column_names}. Add them (`srft prepare-data` writes "
-            "`prompt`, `completion` and `solution`), set `demo_column`, or choose reward functions the data can feed."
+            f"{source} lacks column(s) {lines}; it has {dataset.column_names}.{hint} Add them (`srft prepare-data` "
+            "writes `prompt`, `completion` and `solution`), set `demo_column`, or choose reward functions the data "
+            "can feed."
         )
 
 

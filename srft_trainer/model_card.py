@@ -37,16 +37,18 @@ IGNORED = {
     "log_completions", "num_completions_to_print", "project", "trackio_space_id", "local_rank", "deepspeed",
     "accelerator_config", "ddp_backend", "eval_strategy", "eval_steps", "per_device_eval_batch_size",
     "model_init_kwargs", "debug", "dataloader_pin_memory", "pad_to_multiple_of", "generation_batch_size",
-    "gradient_checkpointing", "gradient_checkpointing_kwargs",
+    "gradient_checkpointing", "gradient_checkpointing_kwargs", "activation_checkpointing",
+    "activation_checkpointing_kwargs",
 }  # fmt: skip
 SRFT_CITATION = """@inproceedings{fu2026srft,
-    title     = {{SRFT: A Single-Stage Method with Supervised and Reinforcement Fine-Tuning for Reasoning}},
-    author    = {Yuqian Fu and Tinghong Chen and Jiajun Chai and Xihuai Wang and Songjun Tu and Guojun Yin and
-                 Wei Lin and Qichao Zhang and Yuanheng Zhu and Dongbin Zhao},
-    booktitle = {International Conference on Learning Representations},
-    year      = 2026,
-    eprint    = {arXiv:2506.19767},
-}"""
+  title     = {{SRFT}: A Single-Stage Method with Supervised and Reinforcement Fine-Tuning for Reasoning},
+  author    = {Fu, Yuqian and Chen, Tinghong and Chai, Jiajun and Wang, Xihuai and Tu, Songjun and Yin, Guojun and
+               Lin, Wei and Zhang, Qichao and Zhu, Yuanheng and Zhao, Dongbin},
+  booktitle = {International Conference on Learning Representations},
+  year      = {2026},
+  eprint    = {2506.19767},
+  archivePrefix = {arXiv}
+}"""  # the README's, character for character (tests/test_user_guide.py)
 TRL_BIBTEX = """@software{vonwerra2020trl,
     title   = {{TRL: Transformers Reinforcement Learning}},
     author  = {von Werra, Leandro and others},
@@ -80,6 +82,27 @@ def changed_settings(args: Any) -> dict[str, Any]:
     return out
 
 
+def dataset_name_of(dataset: Any) -> str | None:
+    """
+    What a card can say about a training set it was handed from Python: its Hub name, the local files it was loaded
+    from, or its size and columns (an in-memory or streaming set).
+    """
+    if dataset is None:
+        return None
+    info = getattr(dataset, "info", None)
+    builder = getattr(info, "builder_name", None)
+    name = getattr(info, "dataset_name", None)
+    if name and builder not in ("json", "csv", "parquet", "text", "arrow", "generator", None):
+        return name  # loaded from the Hub by name
+    files = sorted({Path(f).name for f in (getattr(info, "download_checksums", None) or {}) if f})
+    columns = ", ".join(getattr(dataset, "column_names", None) or [])
+    if files:
+        return f"local file(s) {', '.join(files)} (columns: {columns})"
+    if isinstance(dataset, Dataset):
+        return f"a data set of {len(dataset)} rows passed from Python (columns: {columns})"
+    return f"a streaming data set (columns: {columns})" if columns else "a streaming data set"
+
+
 def base_model_of(model: Any) -> str | None:
     """The Hub id or local path the trained model was loaded from."""
     config = getattr(model, "config", None)
@@ -106,7 +129,7 @@ def _link(name: str | None, kind: str = "") -> str:
         return "unknown"
     if HUB_ID.match(name) and not Path(name).exists():
         return f"[{name}](https://huggingface.co/{kind}{name})"
-    return f"`{name}` (local)"
+    return f"`{name}` (local)" if Path(name).exists() else name
 
 
 def render_model_card(
@@ -120,6 +143,7 @@ def render_model_card(
     example_prompt: Any = None,
     model_path: str | None = None,
     tags: list[str] | None = None,
+    weights_in: str | None = None,
 ) -> str:
     """The card as Markdown with YAML front matter (`base_model`/`datasets` only when they are Hub ids)."""
     import yaml
@@ -147,16 +171,19 @@ def render_model_card(
         f"- base model: {base_model or 'unknown'}",
         f"- data: {dataset_name or 'unknown'}",
     ]
+    if weights_in:  # written with a checkpoint: the folder holding the card may hold no final model (yet)
+        lines.append(f"- weights: in `{weights_in}/` (the checkpoint this card was written with)")
     lines += [
         f"- `{key}`: {value!r}" if isinstance(value, str) else f"- `{key}`: {value}" for key, value in settings.items()
     ]
     if heldout:
         n = heldout.get("heldout_size")
+        source = f" of {heldout['heldout']}" if heldout.get("heldout") else ""
         lines += [
             "",
             "## Results",
             "",
-            f"Held-out accuracy (greedy, {n} problems): {100 * heldout['before']:.1f}% before training, "
+            f"Held-out accuracy (greedy, {n} problems{source}): {100 * heldout['before']:.1f}% before training, "
             f"{100 * heldout['after']:.1f}% after.",
         ]
     prompt = json.dumps(example_prompt, ensure_ascii=False) if example_prompt is not None else '"What is 12 + 30?"'
@@ -199,6 +226,18 @@ class ModelCardMixin:
     card_dataset_name: str | None = None
     card_base_model: str | None = None
     card_heldout: dict | None = None
+    _card_checkpoint: str | None = None
+
+    def _save_checkpoint(self, model, trial):
+        # TRL writes the card into output_dir before each checkpoint. A run that stops at this save (SIGTERM, or the
+        # last step of a run from Python with no final save) has its weights only in the checkpoint folder, so that
+        # card says which. Other saves keep the card unchanged: a background Hub push may be reading it.
+        if self.control.should_training_stop:
+            self._card_checkpoint = f"checkpoint-{self.state.global_step}"
+        try:
+            return super()._save_checkpoint(model, trial)
+        finally:
+            self._card_checkpoint = None
 
     def create_model_card(
         self, model_name: str | None = None, dataset_name: str | None = None, tags=None, **_
@@ -206,7 +245,7 @@ class ModelCardMixin:
         if not self.is_world_process_zero():
             return
         base = self.card_base_model or base_model_of(self.accelerator.unwrap_model(self.model))
-        dataset = dataset_name or self.card_dataset_name
+        dataset = dataset_name or self.card_dataset_name or dataset_name_of(self.train_dataset)
         prompt = None
         # A streaming (iterable) data set has no row 0 to index: its card shows no example prompt.
         if isinstance(self.train_dataset, Dataset) and "prompt" in self.train_dataset.column_names:
@@ -221,8 +260,15 @@ class ModelCardMixin:
             license_id=license_of(base),
             heldout=self.card_heldout,
             example_prompt=prompt,
-            model_path=self.args.hub_model_id or self.args.output_dir,
+            # The full repo id (`trainer.hub_model_id` has the namespace transformers resolved), else the folder.
+            model_path=getattr(self, "hub_model_id", None) or self.args.hub_model_id or self.args.output_dir,
             tags=[*(self._tag_names or []), *([tags] if isinstance(tags, str) else tags or [])],
+            weights_in=self._card_checkpoint,
         )
         os.makedirs(self.args.output_dir, exist_ok=True)
-        Path(self.args.output_dir, "README.md").write_text(card, encoding="utf-8")
+        path = Path(self.args.output_dir, "README.md")
+        if path.is_file() and path.read_text(encoding="utf-8") == card:
+            return  # unchanged: leave the file a running push may be uploading alone
+        staged = path.with_name(".README.md.tmp")
+        staged.write_text(card, encoding="utf-8")
+        os.replace(staged, path)  # whole or not at all, for a reader in another thread

@@ -60,8 +60,11 @@ class SRFTScriptArguments(ScriptArguments):
             [`srft_trainer.toy`].
         heldout_dataset (`str`, *optional*):
             A local file of held-out problems (`prompt`, `solution`) scored before and after training.
+        heldout_fraction (`float`, *optional*):
+            Instead of `heldout_dataset`: this fraction of the training rows (cut with a fixed seed, at least one) is
+            held out, removed from training, and scored before and after training.
         heldout_size (`int`, *optional*, defaults to `200`):
-            How many held-out problems to score.
+            How many held-out problems to score; `0` skips the held-out scoring.
         plot_curves (`bool`, *optional*, defaults to `True`):
             Write `training_curves.png` (reward, entropy, w_sft, w_rl, demo NLL) into the output directory.
     """
@@ -73,8 +76,25 @@ class SRFTScriptArguments(ScriptArguments):
     toy_world: str | None = field(default=None, metadata={"help": "Toy world directory (built on first use)."})
     toy_task: str = field(default="arithmetic", metadata={"help": "Toy world task.", "choices": list(TOY_TASKS)})
     heldout_dataset: str | None = field(default=None, metadata={"help": "Held-out file scored before/after."})
+    heldout_fraction: float | None = field(
+        default=None, metadata={"help": "Fraction of the training rows held out (fixed seed) and scored."}
+    )
     heldout_size: int = field(default=200, metadata={"help": "Held-out problems to score."})
     plot_curves: bool = field(default=True, metadata={"help": "Write training_curves.png."})
+
+    def __post_init__(self):
+        if self.heldout_fraction is not None:
+            if self.heldout_dataset:
+                raise ValueError(
+                    "Set one of `heldout_dataset` (a file of held-out problems) and `heldout_fraction` (rows cut from "
+                    "the training file), not both."
+                )
+            if not 0.0 < self.heldout_fraction < 1.0:
+                raise ValueError(
+                    f"`heldout_fraction` must be between 0 and 1 (exclusive), got {self.heldout_fraction}."
+                )
+        if self.heldout_size < 0:
+            raise ValueError(f"`heldout_size` must be >= 0 (0 skips the held-out scoring), got {self.heldout_size}.")
 
 
 def config_class(trainer: str):
@@ -278,13 +298,18 @@ def apply_toy_world(
     script_args.heldout_dataset = script_args.heldout_dataset or str(world.heldout_file)
 
 
+def max_new_tokens(training_args) -> int:
+    """Held-out completion budget: the training completion length, and at least the toy worlds' 160 tokens."""
+    return max(160, getattr(training_args, "max_completion_length", None) or 0)
+
+
 def evaluate_heldout(trainer, dataset, size: int) -> float | None:
     """
     Greedy held-out accuracy of the trainer's model on the first `size` problems. Under `accelerate launch` each
     process scores its share of the problems with the full model (gathered for the duration under ZeRO-3, as TRL
     gathers it for generation) and the rewards are gathered.
     """
-    if dataset is None:
+    if dataset is None or size <= 0 or len(dataset) == 0:
         return None
     from accelerate.utils import gather_object
     from trl.models import unwrap_model_for_generation
@@ -297,7 +322,9 @@ def evaluate_heldout(trainer, dataset, size: int) -> float | None:
         unwrap_model_for_generation(trainer.model_wrapped, accelerator) as model,
         accelerator.split_between_processes(list(range(len(subset)))) as mine,
     ):
-        rewards = score(model, trainer.processing_class, subset.select(mine)).rewards if mine else []
+        budget = max_new_tokens(trainer.args)
+        mine = subset.select(mine) if mine else None
+        rewards = score(model, trainer.processing_class, mine, max_new_tokens=budget).rewards if mine else []
     rewards = gather_object(rewards)
     return sum(rewards) / len(rewards)
 
@@ -327,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.prog = "srft train"
         parser.print_help()
         return 0
-    from .console import quiet_renamed_argument_warnings
+    from .versions import quiet_renamed_argument_warnings
 
     quiet_renamed_argument_warnings()
     script_args, training_args, model_args = parse_args(argv)
@@ -364,6 +391,15 @@ def main(argv: list[str] | None = None) -> int:
         logger.warning(message)
 
     train_dataset = load_split(script_args.dataset_name, script_args.dataset_train_split, script_args.dataset_config)
+    heldout, heldout_name = None, script_args.heldout_dataset
+    if script_args.heldout_fraction:
+        from .data.heldout import HELDOUT_SEED, split_heldout
+
+        train_dataset, heldout = split_heldout(train_dataset, script_args.heldout_fraction)
+        saved = Path(training_args.output_dir) / "heldout.jsonl"
+        heldout_name = f"{len(heldout)} rows cut from {script_args.dataset_name} with seed {HELDOUT_SEED}, in {saved}"
+        if training_args.process_index == 0:  # the rows, for `srft eval --data` later
+            heldout.to_json(str(saved), lines=True, force_ascii=False)
     from .data_checks import check_training_data
 
     check_training_data(  # every row, before any weights load: a bad demo must not surface hours in
@@ -379,12 +415,22 @@ def main(argv: list[str] | None = None) -> int:
         name = script_args.eval_dataset_name or script_args.dataset_name
         split = script_args.dataset_test_split if script_args.eval_dataset_name is None else "train"
         eval_dataset = load_split(name, split, script_args.dataset_config)
-    heldout = load_split(script_args.heldout_dataset, "train") if script_args.heldout_dataset else None
+    if script_args.heldout_dataset:
+        heldout = load_split(script_args.heldout_dataset, "train")
+    if heldout is not None and script_args.heldout_size == 0:
+        logger.warning("Held-out scoring skipped: `heldout_size` is 0 (no table, no heldout_accuracy.json).")
+        heldout = None
 
     trainer = build_trainer(script_args, training_args, model_args, train_dataset, eval_dataset)
     from .console import use_compact_progress
 
     use_compact_progress(trainer)  # the bar and one short line per logging step; trackers get every metric
+    push_watch = None
+    if training_args.push_to_hub:  # background checkpoint pushes are otherwise never checked
+        from .hub import PushWatch
+
+        push_watch = PushWatch(trainer)
+        trainer.add_callback(push_watch)
     from .callbacks import SaveOnSigterm
 
     if script_args.trainer != "srft":  # SRFTTrainer does this itself
@@ -394,6 +440,13 @@ def main(argv: list[str] | None = None) -> int:
         needed = estimated_checkpoint_bytes(trainer.model, training_args.save_only_model) if saves else 0
         check_output_dir(training_args.output_dir, needed)
         trainer.add_callback(SaveOnSigterm())
+    if heldout is not None and trainer.accelerator.is_main_process:
+        n = min(script_args.heldout_size, len(heldout))
+        print(
+            f"Scoring the model before training: {n} held-out problems ({heldout_name}), greedy, with the "
+            f"`accuracy` reward, up to {max_new_tokens(training_args)} new tokens...",
+            flush=True,
+        )
     before = evaluate_heldout(trainer, heldout, script_args.heldout_size)
     trainer.train(resume_from_checkpoint=resume)
     sigterm = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, SaveOnSigterm)), None)
@@ -414,7 +467,13 @@ def main(argv: list[str] | None = None) -> int:
     trainer.card_dataset_name = script_args.dataset_name
     if before is not None:
         n = min(script_args.heldout_size, len(heldout))
-        trainer.card_heldout = {"trainer": script_args.trainer, "heldout_size": n, "before": before, "after": after}
+        trainer.card_heldout = {
+            "trainer": script_args.trainer,
+            "heldout_size": n,
+            "heldout": heldout_name,
+            "before": before,
+            "after": after,
+        }
     if trainer.accelerator.is_main_process:
         trainer.save_state()
         trainer.create_model_card()
@@ -432,11 +491,18 @@ def main(argv: list[str] | None = None) -> int:
         try:
             trainer.push_to_hub()
         except Exception as err:  # noqa: BLE001 - the run's result is on disk; say so and fail the command
-            print(
-                f"Push to the Hub failed ({type(err).__name__}: {err}). The model, tokenizer and card are intact in "
-                f"{output_dir}: push them later with `huggingface-cli upload` or `trainer.push_to_hub()`.",
-                file=sys.stderr,
+            from .hub import one_line
+
+            repo = trainer.hub_model_id or training_args.hub_model_id
+            message = (
+                f"Push to the Hub failed: the final push of {output_dir} to {repo} ({one_line(err)}). "
+                f"The model, tokenizer and card are intact in {output_dir}: push them later with "
+                f"`hf upload {repo} {output_dir}` or `trainer.push_to_hub()`."
             )
+            if push_watch is not None and push_watch.summary():  # checkpoint pushes that failed before it
+                message += f"\nAlso: {push_watch.summary()}."
+            print(message, file=sys.stderr)
+            _end(trainer)
             return 1
     _end(trainer)
     return 0

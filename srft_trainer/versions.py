@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -36,3 +37,16 @@ def check_deepspeed(args: Any) -> None:
             f"accumulation (deepspeedai/DeepSpeed#7967, fixed in {DEEPSPEED_MIN}): `pip install 'deepspeed>="
             f"{DEEPSPEED_MIN}'`."
         )
+
+
+def quiet_renamed_argument_warnings() -> None:
+    """
+    transformers >= 5.2x renamed `gradient_checkpointing*` to `activation_checkpointing*` and warns at every use of the
+    old names, which TRL 1.16's configs and trainers use themselves; our recipes keep the old key because
+    transformers 5.19 (our floor) knows no other. Only these messages are silenced.
+    """
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`(is_)?gradient_checkpointing(_kwargs|_enable|_disable)?` is deprecated and will be removed in v6",
+        category=FutureWarning,
+    )

@@ -184,3 +184,23 @@ def test_sft_then_grpo_starts_from_the_sft_output(tmp_path, assets):
     # SFT moved the weights (2 Adam steps of lr 0.05); GRPO moved them further by about one step of lr 0.01
     assert distance(after_sft, base) > 0.05
     assert 0 < distance(after_rl, after_sft) < 0.02 < distance(after_rl, base)
+
+
+def test_heldout_size_zero_skips_the_scoring(tmp_path, assets, caplog):
+    """`--heldout_size 0` is the way to skip the held-out score: no table, no heldout_accuracy.json, one line."""
+    path = recipe(tmp_path, assets, heldout_dataset=str(assets / "train.jsonl"), max_steps=1)
+    with caplog.at_level("WARNING", logger="srft_trainer.train"):
+        assert cli.main(["train", "--config", path, "--heldout_size", "0"]) == 0
+    assert not (tmp_path / "out" / "heldout_accuracy.json").exists()
+    assert any("Held-out scoring skipped" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ValueError, match="`heldout_size` must be >= 0"):
+        parse_args(["--config", path, "--heldout_size", "-1"])
+
+
+def test_heldout_split_smaller_than_processes_is_scored(tmp_path, assets):
+    """One held-out problem still scores (and a split of fewer problems than processes gives empty shares)."""
+    (tmp_path / "one.jsonl").write_text((assets / "train.jsonl").read_text().splitlines()[0] + "\n")
+    path = recipe(tmp_path, assets, heldout_dataset=str(tmp_path / "one.jsonl"), max_steps=1)
+    assert cli.main(["train", "--config", path]) == 0
+    result = json.loads((tmp_path / "out" / "heldout_accuracy.json").read_text())
+    assert result["heldout_size"] == 1 and 0.0 <= result["before"] <= 1.0

@@ -37,8 +37,9 @@ def test_readme_python_snippet_runs_as_written(tmp_path):
     snippet = readme_python_snippet()
     assert "import" in snippet and "trainer.train()" in snippet
     (tmp_path / "snippet.py").write_text(snippet + '\nprint("trained steps:", trainer.state.global_step)\n')
-    stdout, _ = _run([sys.executable, "snippet.py"], tmp_path)
+    stdout, stderr = _run([sys.executable, "snippet.py"], tmp_path)
     assert "trained steps: 10" in stdout
+    assert "FutureWarning" not in stderr, stderr[-3000:]  # none for the settings the snippet (and SRFTConfig) chose
     assert (tmp_path / "outputs" / "python-srft" / "model.safetensors").exists()
 
 
@@ -63,7 +64,9 @@ def test_quick_start_console_card_and_scores(tmp_path):
     assert _card_problems(card) == [], card
     assert f"- base model: {tmp_path / 'w' / 'base'}" in card and f"- data: {tmp_path / 'w' / 'train.jsonl'}" in card
     assert "license: apache-2.0" in card and "2506.19767" in card and "@inproceedings{fu2026srft" in card
-    assert re.search(r"Held-out accuracy \(greedy, 8 problems\): [\d.]+% before training, [\d.]+% after", card)
+    assert re.search(
+        r"Held-out accuracy \(greedy, 8 problems of \S+heldout.jsonl\): [\d.]+% before training, [\d.]+% after", card
+    )
     assert "What is " in card  # the example prompt is one of the training prompts
     assert "srft/w_sft" in json.dumps(json.loads((out / "trainer_state.json").read_text())["log_history"])
 
@@ -124,3 +127,12 @@ def test_compact_line():
     assert compact_line(150, 150, {"train_runtime": 212.4, "train_steps_per_second": 0.706}).startswith(
         "done in 212 s"
     )
+
+
+def test_one_citation_the_readmes():
+    """The model card's SRFT citation is the README's, character for character."""
+    from srft_trainer.model_card import SRFT_CITATION
+
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"## Citation\n\n```bibtex\n(.*?)\n```", text, re.S).group(1)
+    assert block == SRFT_CITATION

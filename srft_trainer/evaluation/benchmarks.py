@@ -17,6 +17,7 @@ Supported sources for each benchmark:
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -153,6 +154,24 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
 }  # fmt: skip
 # The paper's eight (Table 2); AIME25 is available on request.
 PAPER_BENCHMARKS = ("aime24", "amc", "math500", "minerva", "olympiad", "arc_c", "gpqa_diamond", "mmlu_pro")
+
+
+def register_data_file(path: str | Path) -> str:
+    """
+    Registers a file in the training layout (`prompt` messages, `solution`) as a benchmark named after the file,
+    graded like the math benchmarks (math-verify on the last `\\boxed{}`, the `accuracy` reward's grader); returns
+    the name.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--data {str(path)!r}: no such file (a .jsonl, .json or .parquet in the training layout)"
+        )
+    name = re.sub(r"[^\w.-]", "_", path.stem) or "data"
+    if name in BENCHMARKS and BENCHMARKS[name].group != "own":
+        name = f"{name}_data"  # never shadow a paper benchmark
+    BENCHMARKS[name] = _spec(name, path.name, "math", "own", 1, (name,), (path.name,), "", None, "train")
+    return name
 
 
 def get_spec(name: str) -> BenchmarkSpec:

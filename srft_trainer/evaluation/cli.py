@@ -9,8 +9,10 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
-from .benchmarks import BENCHMARKS, PAPER_BENCHMARKS, find_source
+from ..data_checks import HUB_ID
+from .benchmarks import BENCHMARKS, PAPER_BENCHMARKS, find_source, register_data_file
 from .generation import SamplingSettings
 
 
@@ -31,13 +33,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--benchmarks",
-        default=",".join(PAPER_BENCHMARKS),
-        help=f"Comma-separated, from: {', '.join(BENCHMARKS)} (default: the paper's eight).",
+        help=f"Comma-separated, from: {', '.join(BENCHMARKS)} (default: the paper's eight; none with --data).",
     )
     parser.add_argument(
-        "--n", type=int, help="Samples per problem, all benchmarks (default: 32 for AIME/AMC, 1 else)."
+        "--data",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="Your own file in the training layout (`prompt` messages, `solution`; .jsonl/.json/.parquet), scored "
+        "with the `accuracy` reward's grader and reported under the file's name (repeatable). Greedy unless "
+        "--temperature is given; --samples k reports avg@k.",
     )
-    parser.add_argument("--temperature", type=float, default=0.6, help="0 for greedy decoding (default: 0.6).")
+    parser.add_argument(
+        "--n",
+        "--samples",
+        dest="n",
+        type=int,
+        help="Samples per problem, all benchmarks (default: 32 for AIME/AMC, 1 else).",
+    )
+    parser.add_argument(
+        "--reward",
+        choices=["accuracy"],
+        default="accuracy",
+        help="Grader of --data files: `accuracy` (math-verify on the last \\boxed{}, as the training reward).",
+    )
+    parser.add_argument(
+        "--temperature", type=float, help="0 for greedy decoding (default: 0.6; 0 when only --data is scored)."
+    )
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--max-new-tokens", type=int, default=8192)
     parser.add_argument("--seed", type=int, default=0, help="Sampling and options-shuffling seed.")
@@ -86,6 +108,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def missing_local_model(model: str) -> str | None:
+    """
+    Why `--model` names a local folder that is not there (`None` otherwise), so a typo is not sent to the Hub as an id:
+    a path starting with `.`, `/` or `~`, more than one `/`, or an `owner/name` whose `owner` is a local folder (a
+    bare name such as `gpt2` is a Hub id).
+    """
+    path = Path(model).expanduser()
+    if path.exists():
+        return None
+    looks_local = (
+        model.startswith((".", "/", "~")) or model.count("/") > 1 or ("/" in model and not HUB_ID.match(model))
+    )
+    if looks_local or (path.parent != Path(".") and path.parent.is_dir()):
+        return f"--model {model!r}: no such local folder (nothing was asked of the Hub)"
+    return None
+
+
 def _sources(args: argparse.Namespace, names: list[str]) -> dict[str, str | None]:
     # --data-dir serves the benchmarks it has a file for; the others come from the Hub (as --help says).
     sources: dict[str, str | None] = {}
@@ -131,7 +170,7 @@ def export_benchmarks(args: argparse.Namespace) -> int:
     """`--export-benchmarks DIR`: each benchmark's rows, before de-duplication and shuffling, as DIR/<name>.jsonl."""
     from .benchmarks import get_spec, read_source
 
-    names = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
+    names = [name.strip() for name in (args.benchmarks or ",".join(PAPER_BENCHMARKS)).split(",") if name.strip()]
     sources = _sources(args, names)
     os.makedirs(args.export_benchmarks, exist_ok=True)
     for name in names:
@@ -165,13 +204,30 @@ def main(argv: list[str] | None = None) -> int:
     if not args.model:
         print("srft eval: --model is required (or pass --report-only)", file=sys.stderr)
         return 2
-    names = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
+    problem = missing_local_model(args.model)
+    if problem:
+        print(f"srft eval: {problem}", file=sys.stderr)
+        return 2
+    benchmarks = args.benchmarks if args.benchmarks is not None else "" if args.data else ",".join(PAPER_BENCHMARKS)
+    names = [name.strip() for name in benchmarks.split(",") if name.strip()]
     unknown = [name for name in names if name not in BENCHMARKS]
     if unknown:
-        print(f"srft eval: unknown benchmark(s) {unknown}; choose from: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        print(
+            f"srft eval: unknown benchmark(s) {unknown}; choose from: {', '.join(BENCHMARKS)}, or score your own "
+            "file with --data FILE",
+            file=sys.stderr,
+        )
         return 2
+    try:
+        own = {register_data_file(path): path for path in args.data}
+    except FileNotFoundError as err:
+        print(f"srft eval: {err}", file=sys.stderr)
+        return 2
+    if args.temperature is None:
+        args.temperature = 0.0 if own and not names else 0.6
+    names += list(own)
     sampling = SamplingSettings(args.temperature, args.top_p, args.max_new_tokens, args.seed)
-    sources = _sources(args, names)
+    sources = {**_sources(args, names), **own}
     backend = _backend(args)
     settings = {
         "model": args.model,

@@ -100,12 +100,14 @@ class TransformersBackend:
         texts = [self.tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
         jobs = [(i, j) for i in range(len(texts)) for j in range(n)]  # prompt-major: a batch shares prompts
         greedy = sampling.temperature == 0
+        # Greedy: transformers' neutral values, set explicitly; left `None`, generate() fills them from the model's own
+        # generation config (e.g. `top_k: 0`), then warns at every call that greedy decoding ignores them.
         config = GenerationConfig(
             max_new_tokens=sampling.max_new_tokens,
             do_sample=not greedy,
-            temperature=None if greedy else sampling.temperature,
-            top_p=None if greedy else sampling.top_p,
-            top_k=None if greedy else 0,  # no top-k cut: the protocol is temperature + top-p only
+            temperature=1.0 if greedy else sampling.temperature,
+            top_p=1.0 if greedy else sampling.top_p,
+            top_k=50 if greedy else 0,  # sampling: no top-k cut, the protocol is temperature + top-p only
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id,
         )

@@ -7,7 +7,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from .benchmarks import BENCHMARKS, get_spec
+from .benchmarks import BENCHMARKS
 
 
 def read_records(output_dir: str | Path) -> list[dict]:
@@ -39,11 +39,14 @@ def summarize(records: list[dict]) -> dict:
     by_benchmark: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         by_benchmark[record["benchmark"]].append(record)
+    # The paper's benchmarks in the registry's order, then the user's own files (`srft eval --data`), by name.
     order = [name for name in BENCHMARKS if name in by_benchmark]
+    order += sorted(name for name in by_benchmark if name not in order)
     benchmarks = {}
     for name in order:
         rows = by_benchmark[name]
-        spec = get_spec(name)
+        spec = BENCHMARKS.get(name)
+        title, group = (spec.title, spec.group) if spec else (name, "own")
         per_problem: dict[str, list[dict]] = defaultdict(list)
         for row in rows:
             per_problem[row["problem_id"]].append(row)
@@ -52,8 +55,8 @@ def summarize(records: list[dict]) -> dict:
             raise ValueError(f"{name}: problems have different sample counts {counts}; the records are incomplete.")
         n = counts[0]
         benchmarks[name] = {
-            "title": spec.title,
-            "group": spec.group,
+            "title": title,
+            "group": group,
             "metric": f"avg@{n}" if n > 1 else "pass@1",
             "n": n,
             "problems": len(per_problem),

@@ -1,0 +1,150 @@
+"""Your own data, measured: a held-out score for any recipe, `srft eval --data`, a card naming what it trained on."""
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import yaml
+from datasets import Dataset
+from tiny import tiny_model, tiny_tokenizer
+from trainer_utils import config, length_reward, make_dataset
+
+import srft_trainer.toy as toy
+import srft_trainer.train as train_module
+from srft_trainer import SRFTTrainer, cli
+from srft_trainer.data.heldout import split_heldout
+from srft_trainer.data_checks import DataError, check_columns
+from srft_trainer.toy.task import problems_to_dataset, sample_problems
+
+
+BASE = Path(toy.__file__).parent / "base_model"  # the shipped toy base: a real model that solves some sums
+
+
+@pytest.fixture(scope="module")
+def user_file(tmp_path_factory):
+    """A user-style .jsonl in the training layout (prompt messages, completion, solution), 40 rows."""
+    rng = random.Random(7)
+    rows = problems_to_dataset(sample_problems(1, 20, rng) + sample_problems(2, 20, rng)).remove_columns("level")
+    path = tmp_path_factory.mktemp("data") / "sums.jsonl"
+    rows.to_json(str(path), lines=True)
+    return path
+
+
+def _recipe(tmp_path, user_file, **overrides):
+    body = dict(
+        model_name_or_path=str(BASE),
+        dataset_name=str(user_file),
+        output_dir=str(tmp_path / "out"),
+        heldout_fraction=0.25,
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=64,
+        max_steps=1,
+        learning_rate=1e-5,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1,
+    )
+    body.update(overrides)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return str(path)
+
+
+def test_split_heldout_is_fixed_disjoint_and_complete():
+    data = Dataset.from_list([{"prompt": str(i)} for i in range(40)])
+    train, heldout = split_heldout(data, 0.25)
+    again = split_heldout(data, 0.25)[1]
+    assert len(heldout) == 10 and heldout["prompt"] == again["prompt"]
+    assert set(train["prompt"]).isdisjoint(heldout["prompt"])
+    assert set(train["prompt"]) | set(heldout["prompt"]) == set(data["prompt"])
+    with pytest.raises(ValueError, match="heldout_fraction"):
+        split_heldout(data.select(range(1)), 0.5)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        split_heldout(data, 1.0)
+
+
+@pytest.mark.slow
+def test_heldout_fraction_scores_keeps_rows_out_and_eval_data_agrees(tmp_path, user_file, monkeypatch, capsys):
+    trained_on = []
+    build = train_module.build_trainer
+
+    def recording_build(script_args, training_args, model_args, train_dataset, eval_dataset):
+        trained_on.extend(json.dumps(p) for p in train_dataset["prompt"])
+        return build(script_args, training_args, model_args, train_dataset, eval_dataset)
+
+    monkeypatch.setattr(train_module, "build_trainer", recording_build)
+    assert cli.main(["train", "--config", _recipe(tmp_path, user_file)]) == 0
+    said = capsys.readouterr().out
+    out = tmp_path / "out"
+    assert "Scoring the model before training: 10 held-out problems" in said
+    assert "| held-out accuracy (10 problems) | before | after |" in said
+    result = json.loads((out / "heldout_accuracy.json").read_text())
+    heldout = [json.loads(line) for line in (out / "heldout.jsonl").read_text().splitlines()]
+    assert len(heldout) == 10 and len(trained_on) == 30
+    assert {json.dumps(r["prompt"]) for r in heldout}.isdisjoint(trained_on)
+    card = (out / "README.md").read_text()
+    assert "10 problems of 10 rows cut from" in card and f"- data: {user_file}" in card
+
+    # The same file through `srft eval --data`: the same grader, greedy, the same accuracy.
+    code = cli.main(
+        ["eval", "--model", str(out), "--data", str(out / "heldout.jsonl"), "--output-dir", str(tmp_path / "eval"),
+         "--backend", "transformers", "--max-new-tokens", "160", "--batch-size", "64"]
+    )  # fmt: skip
+    assert code == 0
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    scores = summary["benchmarks"]["heldout"]
+    assert scores["problems"] == 10 and scores["metric"] == "pass@1"
+    assert scores["accuracy"] == pytest.approx(100 * result["after"])
+    assert result["before"] > 0.0  # the toy base solves some of these: the comparison is not 0 == 0
+
+
+def test_eval_data_and_missing_paths_say_what_is_wrong(tmp_path, capsys, monkeypatch):
+    assert cli.main(["eval", "--model", str(tmp_path / "no-such-model"), "--data", "x.jsonl",
+                     "--output-dir", str(tmp_path / "e")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "no such local folder" in err and "huggingface.co" not in err
+    # `outputs/custom-srf` would be a valid Hub id, but `outputs/` is a local folder: a mistyped run folder.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs").mkdir()
+    assert cli.main(["eval", "--model", "outputs/custom-srf", "--output-dir", str(tmp_path / "e")]) == 2
+    assert "'outputs/custom-srf': no such local folder" in capsys.readouterr().err
+    assert cli.main(["eval", "--model", str(BASE), "--data", str(tmp_path / "none.jsonl"),
+                     "--output-dir", str(tmp_path / "e")]) == 2  # fmt: skip
+    assert "no such file" in capsys.readouterr().err
+    assert cli.main(["eval", "--model", str(BASE), "--benchmarks", "sums", "--output-dir", str(tmp_path / "e")]) == 2
+    assert "--data FILE" in capsys.readouterr().err
+
+
+def test_greedy_scoring_of_a_model_with_top_k_zero_does_not_warn(tmp_path, caplog):
+    """The toy base (like many checkpoints) saves `top_k: 0`; greedy scoring must not merge it in and warn."""
+    assert json.loads((BASE / "generation_config.json").read_text())["top_k"] == 0
+    rows = problems_to_dataset(sample_problems(1, 4, random.Random(0)))
+    with caplog.at_level("WARNING"):
+        toy.evaluate_heldout(str(BASE), None, rows, max_new_tokens=16)
+    assert not [r for r in caplog.records if "generation flags" in r.getMessage()]
+
+
+def test_missing_solution_names_a_similar_column():
+    data = Dataset.from_list([{"prompt": "q", "answer": "4"}])
+    with pytest.raises(DataError, match=r"rename `answer` -> `solution`"):
+        check_columns(data, {"solution": "reward function `accuracy_reward`"}, "sums.jsonl")
+
+
+def test_card_from_python_names_the_data_and_the_checkpoint_weights(tmp_path):
+    tok = tiny_tokenizer()
+    model = tiny_model(tok)
+    args = config(tmp_path, save_strategy="steps", save_steps=1)
+    trainer = SRFTTrainer(model, [length_reward], args, make_dataset(), processing_class=tok)
+    trainer.train()
+    card = (tmp_path / "README.md").read_text()
+    # Written with checkpoint-1 (as at SIGTERM, when no final model follows): it says where the weights are.
+    assert "- data: a data set of 8 rows passed from Python (columns: prompt, completion, solution)" in card
+    assert "- weights: in `checkpoint-1/`" in card and "on a data set of 8 rows passed from Python" in card
+    trainer.save_model(str(tmp_path / "final"))
+    trainer.create_model_card()
+    assert "- weights:" not in (tmp_path / "README.md").read_text()
