@@ -24,13 +24,13 @@ the choice it makes from its own grid):
   the toy recipes' (cosine, 5 warmup steps) around the chosen peak rate.
 - Edge: a rate chosen at either end of the grid is flagged `(edge)` in the table, and the report asks for a wider
   grid for every row.
-- Regime: on a task listed in `srft_trainer.toy.regime.REGIME_TASKS` nothing is trained unless the task's criteria
+- Regime: on a task listed in `srft_trainer.arena.regime.REGIME_TASKS` nothing is trained unless the task's criteria
   were measured and passed (`python scripts/build_toy_base.py --task <task>`); for the other tasks the report says
   which criteria their record fails.
 
 Rows (`ROWS`) are the toy recipes (`recipes/toy/[<task>/]{sft,grpo,srft}.yaml`) plus the same key overrides as the
 paper-scale recipes in `recipes/qwen2.5-math-7b/`, trained through `srft train`'s own plumbing
-(`srft_trainer.toy.runs`), `--workers` runs at a time (one process each, the cores shared out). The base model is
+(`srft_trainer.arena.runs`), `--workers` runs at a time (one process each, the cores shared out). The base model is
 scored once (greedy decoding). Measured for each test run: greedy test accuracy, the entropy along those greedy
 completions, the training entropy each trainer logs (mean of the last 5 logged steps), and OOD accuracy.
 
@@ -158,14 +158,14 @@ class Arena:
         self.stage_models: dict[str, str] = {}  # row -> the chosen previous stage's model (SFT -> RL)
 
     def _stages(self, row: str, learning_rates: list[float]):
-        from srft_trainer.toy.runs import Stage
+        from srft_trainer.arena.runs import Stage
 
         steps = stage_steps(self.a.steps, len(ROWS[row].stages))
         return [Stage(recipe, lr, n, dict(overrides))
                 for (recipe, overrides), lr, n in zip(ROWS[row].stages, learning_rates, steps)]  # fmt: skip
 
     def _submit(self, key: tuple, **kwargs) -> None:
-        from srft_trainer.toy.runs import run_stages
+        from srft_trainer.arena.runs import run_stages
 
         common = {"task": self.a.task, "world": self.world.root, "threads": self.a.threads}
         self.pending[self.executor.submit(run_stages, **common, **kwargs)] = key
@@ -323,7 +323,7 @@ def reusable_runs(path: Path, a: argparse.Namespace) -> dict:
 
 def regime_status(task: str) -> tuple[dict | None, list[str]]:
     """The task's recorded regime measurement (if any) and the criteria it fails."""
-    from srft_trainer.toy.regime import failed_criteria
+    from srft_trainer.arena.regime import failed_criteria
     from srft_trainer.toy.world import shipped_base_info, world_settings
 
     record = ((shipped_base_info(task) or {}).get("regime") or {}).get(task)
@@ -334,15 +334,15 @@ def regime_status(task: str) -> tuple[dict | None, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse(argv)
-    from srft_trainer.toy.regime import REGIME_TASKS
+    from srft_trainer.arena.regime import REGIME_TASKS
 
     record, failed = regime_status(a.task)
     if a.task in REGIME_TASKS and failed:
         raise SystemExit(f"The {a.task} task has no passing record of the paper-regime criteria (failed or not "
                          f"measured: {'; '.join(failed)}). Run `python scripts/build_toy_base.py --task {a.task}` "
                          "first.")  # fmt: skip
+    from srft_trainer.arena.runs import score
     from srft_trainer.toy import build_toy_world, heldout_accuracy
-    from srft_trainer.toy.runs import score
 
     start = time.perf_counter()
     a.output_dir.mkdir(parents=True, exist_ok=True)
@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
 def render(a, argv, base, arena: Arena, record, failed, seconds: float) -> str:
     """The Markdown report: header, results on test, separations, the grid on validation, the legend."""
     ood_note = "" if base["final_ood_accuracy"] is None else f"; OOD accuracy on {a.ood_size} problems at the end"
-    regime = ("meets the paper-regime criteria (`srft_trainer.toy.regime`)" if not failed else
+    regime = ("meets the paper-regime criteria (`srft_trainer.arena.regime`)" if not failed else
               f"is outside the paper's regime: {'; '.join(failed)}" if record else
               "has no measured paper-regime criteria")  # fmt: skip
     lines = [
@@ -427,7 +427,7 @@ def reuse_note(a, arena: Arena) -> str:
 
 def legend(rows: list[str], task: str = "arithmetic") -> str:
     """What each row trains: recipes, overrides and step split."""
-    from srft_trainer.toy.runs import RECIPES, recipe_path
+    from srft_trainer.arena.runs import RECIPES, recipe_path
 
     lines = []
     for row in rows:

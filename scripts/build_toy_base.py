@@ -9,7 +9,7 @@ Makes the toy base models shipped in `srft_trainer/toy/base_model/` (`arithmetic
     python scripts/build_toy_base.py --task expressions_terse   # check the paper-regime criteria (no pretraining)
 
 `expressions_terse` shares the shipped `expressions` base, so for it (and for any task with `--criteria`) the script
-pretrains nothing: it measures the paper-regime criteria of `srft_trainer.toy.regime` on the task's world (two short
+pretrains nothing: it measures the paper-regime criteria of `srft_trainer.arena.regime` on the task's world (two short
 training runs, SFT and GRPO), records them in the base's `build_info.json` under `regime` -> task, and exits 1 naming
 every criterion that fails, so no arena row runs on a task outside the paper's regime.
 
@@ -94,8 +94,8 @@ def build_expressions(output_dir: Path) -> dict:
 
 def record_criteria(task: str, base_dir: Path) -> int:
     """Measures the regime criteria of `task` and records them in `base_dir`'s build record; 1 when one fails."""
+    from srft_trainer.arena.regime import failed_criteria, measure_regime
     from srft_trainer.toy import build_toy_world
-    from srft_trainer.toy.regime import failed_criteria, measure_regime
 
     with tempfile.TemporaryDirectory() as scratch:
         world = build_toy_world(Path(scratch) / "world", task=task)

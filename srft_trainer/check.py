@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import io
 import os
 import re
 import sys
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -27,52 +25,8 @@ from unittest import mock
 import yaml
 
 from .check_local import check_data, check_model, resolve_local
+from .check_report import CheckReport
 from .data_checks import GRPO_TRAINERS, SFT_TRAINERS
-
-
-# TrlParser reads an `env:` mapping (environment variables to set) from the YAML besides the dataclass fields.
-EXTRA_KEYS = ("env",)
-
-
-@dataclass
-class CheckReport:
-    """
-    The outcome of [`check_recipe`].
-
-    Args:
-        recipe (`str`): the recipe's path.
-        facts (`list[tuple[str, str]]`): what the recipe amounts to (batch, rollouts, tokens...), label and text.
-        notes (`list[str]`): what was skipped or is worth knowing; never a failure.
-        problems (`list[tuple[str, str]]`): named problems (`keys`, `batch`, `demos`, `vllm`, `model`, `context`,
-            `chat_template`, `overrides`, `data`, `demo_length`, `rewards`, `world`, `config`, `recipe`, `output_dir`)
-            and their messages.
-    """
-
-    recipe: str
-    facts: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    problems: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def problem(self, name: str, message: str) -> None:
-        self.problems.append((name, message))
-
-    def format(self) -> str:
-        lines = [f"srft check: {self.recipe}"]
-        width = max((len(label) for label, _ in self.facts), default=0)
-        lines += [f"  {label:<{width}}  {text}" for label, text in self.facts]
-        if self.notes:
-            lines.append("notes:")
-            lines += [f"  - {note}" for note in self.notes]
-        if self.problems:
-            lines.append(f"FAIL: {len(self.problems)} problem(s)")
-            lines += [f"  [{name}] {message}" for name, message in self.problems]
-        else:
-            lines.append("PASS")
-        return "\n".join(lines)
 
 
 def _fmt(n: float) -> str:
@@ -111,14 +65,6 @@ def sibling_outputs(recipe: Path) -> dict[str, str]:
     return outputs
 
 
-def _known_keys(trainer: str) -> set[str]:
-    from trl import ModelConfig
-
-    from .train import SRFTScriptArguments, config_class
-
-    return {f.name for cls in (SRFTScriptArguments, config_class(trainer), ModelConfig) for f in fields(cls)}
-
-
 def _problem_name(message: str) -> str:
     """Names a config-construction error by what it is about."""
     lowered = message.lower()
@@ -133,7 +79,7 @@ def _problem_name(message: str) -> str:
 
 def _parse(path: Path, num_processes: int, overrides: list[str], report: CheckReport):
     """The recipe's three argument objects for a launch of `num_processes`, or `None` with the problem reported."""
-    from .train import parse_args
+    from .recipe import parse_args, rejected_value_problem
 
     stderr = io.StringIO()
     try:
@@ -147,11 +93,7 @@ def _parse(path: Path, num_processes: int, overrides: list[str], report: CheckRe
         report.problem(_problem_name(str(err)), str(err))
         return None
     except SystemExit:  # argparse rejected a value (TrlParser passes the recipe's values through it too)
-        said = stderr.getvalue().strip().splitlines()
-        reason = said[-1].split("error: ", 1)[-1] if said else "no reason given"
-        flag = re.search(r"argument (--[\w.-]+)", reason)
-        where = "on the command line" if flag and flag.group(1) in overrides else "in the recipe"
-        report.problem("keys", f"a value {where} was rejected: {reason}")
+        report.problem("keys", rejected_value_problem(stderr.getvalue(), overrides))
         return None
     if parsed[1].bf16 and not parsed[1].use_cpu:
         report.notes.append("bf16: needs Ampere or newer GPUs on the launch machines (not checked here)")
@@ -322,22 +264,16 @@ def check_recipe(
         )
         return report
 
-    from .train import TRAINERS, config_overrides, peek_trainer
+    from .recipe import TRAINERS, config_overrides, peek_trainer, unknown_key_problems
 
     overrides = list(overrides or [])
     trainer = peek_trainer(["--config", str(path), *overrides])
     if trainer not in TRAINERS:
         report.problem("keys", f"`trainer: {trainer}` is not one of {list(TRAINERS)}")
         return report
-    known = _known_keys(trainer)
-    flags = [arg[2:].split("=", 1)[0] for arg in overrides if arg.startswith("--")]
-    unknown = [key for key in [*raw, *flags] if key not in known and key not in EXTRA_KEYS]
-    for key in unknown:
-        hint = difflib.get_close_matches(key, sorted(known), n=1)
-        report.problem(
-            "keys",
-            f"unknown key `{key}` for trainer {trainer}" + (f" (did you mean `{hint[0]}`?)" if hint else ""),
-        )
+    unknown = unknown_key_problems(raw, overrides, trainer)  # the words `srft train` uses too
+    for message in unknown:
+        report.problem("keys", message)
     if unknown:
         return report
 

@@ -15,7 +15,7 @@ from .data_checks import GRPO_TRAINERS, HUB_ID
 
 
 if TYPE_CHECKING:
-    from .check import CheckReport
+    from .check_report import CheckReport
 
 
 def resolve_local(
@@ -116,7 +116,7 @@ def check_data(
     """
     from .data_checks import DataError, check_training_data
     from .demos import DemoTokenizer, normalize_demos
-    from .train import load_split
+    from .recipe import load_split
 
     try:
         dataset = load_split(str(data_file), script_args.dataset_train_split, script_args.dataset_config)

@@ -88,7 +88,7 @@ def short_help(trainer: str) -> str:
 
     from trl import GRPOConfig, ScriptArguments
 
-    from .train import SRFTScriptArguments, config_class
+    from .recipe import SRFTScriptArguments, config_class
 
     cls = config_class(trainer)
     own_script = [

@@ -16,184 +16,29 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from transformers import TrainingArguments
-from trl import ModelConfig, ScriptArguments, TrlParser
+from trl import ModelConfig
 
-from .toy.world import TASKS as TOY_TASKS
+from .recipe import (  # noqa: F401 (re-exported: `srft_trainer.train.parse_args` and friends)
+    DATA_SUFFIXES,
+    TRAINERS,
+    SRFTScriptArguments,
+    check_local_path,
+    config_class,
+    config_class_for_world_size,
+    config_overrides,
+    load_split,
+    make_parser,
+    parse_args,
+    peek_trainer,
+    recipe_problems,
+)
 
 
 logger = logging.getLogger("srft_trainer.train")  # not "__main__" under `python -m srft_trainer.train`
-
-TRAINERS = ("srft", "grpo", "sft", "sft_kl")
-DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
-
-
-@dataclass
-class SRFTScriptArguments(ScriptArguments):
-    """
-    Script arguments of `srft train` (on top of TRL's `ScriptArguments`: `dataset_name`, `dataset_config`,
-    `dataset_train_split`, `dataset_test_split`, ...). `dataset_name` is a Hub id or a local json/jsonl/parquet
-    file or directory.
-
-    Args:
-        trainer (`str`, *optional*, defaults to `"srft"`):
-            `"srft"`, `"grpo"` (TRL's GRPOTrainer), `"sft"` (TRL's SFTTrainer on the demonstrations) or `"sft_kl"`
-            ([`SFTKLTrainer`]: SFT plus `kl_coef` times the KL to the base model, the paper's SFT_KL).
-        reward_funcs (`list[str]`, *optional*, defaults to `["accuracy"]`):
-            Reward functions: registry names (`accuracy`, `think_format_reward`, ...) or dotted import paths.
-        eval_dataset_name (`str`, *optional*):
-            A separate evaluation data set (Hub id or local file); otherwise `dataset_test_split` when evaluating.
-        model_config_overrides (`dict` or JSON `str`, *optional*):
-            Model config values changed at load time, e.g. `{"rope_theta": 40000, "max_position_embeddings": 16384}`.
-        toy_world (`str`, *optional*):
-            Directory of the offline toy world (built there on first use): fills in the model, the data and the
-            held-out set when they are not given.
-        toy_task (`str`, *optional*, defaults to `"arithmetic"`):
-            The toy world's task: `"arithmetic"`, `"expressions"` (sums of products with several correct
-            derivations, imperfect demonstrations and an out-of-distribution split) or `"expressions_terse"` (the
-            same problems with correct demonstrations in the base's style: the paper's regime); see
-            [`srft_trainer.toy`].
-        heldout_dataset (`str`, *optional*):
-            A local file of held-out problems (`prompt`, `solution`) scored before and after training.
-        heldout_fraction (`float`, *optional*):
-            Instead of `heldout_dataset`: this fraction of the training rows (cut with a fixed seed, at least one) is
-            held out, removed from training, and scored before and after training.
-        heldout_size (`int`, *optional*, defaults to `200`):
-            How many held-out problems to score; `0` skips the held-out scoring.
-        plot_curves (`bool`, *optional*, defaults to `True`):
-            Write `training_curves.png` (reward, entropy, w_sft, w_rl, demo NLL) into the output directory.
-    """
-
-    trainer: str = field(default="srft", metadata={"help": " | ".join(TRAINERS), "choices": list(TRAINERS)})
-    reward_funcs: list[str] = field(default_factory=lambda: ["accuracy"], metadata={"help": "Reward functions."})
-    eval_dataset_name: str | None = field(default=None, metadata={"help": "Separate evaluation data set."})
-    model_config_overrides: str | None = field(default=None, metadata={"help": "JSON dict of config overrides."})
-    toy_world: str | None = field(default=None, metadata={"help": "Toy world directory (built on first use)."})
-    toy_task: str = field(default="arithmetic", metadata={"help": "Toy world task.", "choices": list(TOY_TASKS)})
-    heldout_dataset: str | None = field(default=None, metadata={"help": "Held-out file scored before/after."})
-    heldout_fraction: float | None = field(
-        default=None, metadata={"help": "Fraction of the training rows held out (fixed seed) and scored."}
-    )
-    heldout_size: int = field(default=200, metadata={"help": "Held-out problems to score."})
-    plot_curves: bool = field(default=True, metadata={"help": "Write training_curves.png."})
-
-    def __post_init__(self):
-        if self.heldout_fraction is not None:
-            if self.heldout_dataset:
-                raise ValueError(
-                    "Set one of `heldout_dataset` (a file of held-out problems) and `heldout_fraction` (rows cut from "
-                    "the training file), not both."
-                )
-            if not 0.0 < self.heldout_fraction < 1.0:
-                raise ValueError(
-                    f"`heldout_fraction` must be between 0 and 1 (exclusive), got {self.heldout_fraction}."
-                )
-        if self.heldout_size < 0:
-            raise ValueError(f"`heldout_size` must be >= 0 (0 skips the held-out scoring), got {self.heldout_size}.")
-
-
-def config_class(trainer: str):
-    """The TRL config class a trainer kind is parsed into."""
-    if trainer == "srft":
-        from .config import SRFTConfig
-
-        return SRFTConfig
-    if trainer == "grpo":
-        from trl import GRPOConfig
-
-        return GRPOConfig
-    if trainer == "sft":
-        from trl import SFTConfig
-
-        return SFTConfig
-    if trainer == "sft_kl":
-        from .sft_kl import SFTKLConfig
-
-        return SFTKLConfig
-    raise ValueError(f"Unknown `trainer: {trainer}`: use one of {list(TRAINERS)}.")
-
-
-def peek_trainer(argv: list[str]) -> str:
-    """Reads `trainer` from the command line or the `--config` YAML, before the real parse (it picks the parser)."""
-    for flag in ("--trainer",):
-        if flag in argv:
-            return argv[argv.index(flag) + 1]
-        for arg in argv:
-            if arg.startswith(flag + "="):
-                return arg.split("=", 1)[1]
-    if "--config" in argv:
-        path = Path(argv[argv.index("--config") + 1])
-        if not path.is_file():
-            raise FileNotFoundError(f"Recipe not found: --config {path}")
-        recipe = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(recipe, dict):
-            raise ValueError(f"Recipe {path} must be a YAML mapping of field: value.")
-        return str(recipe.get("trainer", "srft"))
-    return "srft"
-
-
-def config_class_for_world_size(cls: type, world_size: int) -> type:
-    """
-    `cls` with its `world_size` fixed, for validating a recipe offline for a launch of `world_size` processes:
-    `GRPOConfig.__post_init__` derives `generation_batch_size` from `world_size` (normally read from the running
-    distributed state) and checks it against `num_generations`.
-    """
-    if world_size < 1:
-        raise ValueError(f"The number of processes must be >= 1, got {world_size}.")
-    return type(cls.__name__, (cls,), {"world_size": property(lambda self: world_size), "__module__": __name__})
-
-
-def make_parser(trainer: str, world_size: int | None = None) -> TrlParser:
-    cls = config_class(trainer)
-    if world_size is not None:
-        cls = config_class_for_world_size(cls, world_size)
-    return TrlParser((SRFTScriptArguments, cls, ModelConfig))
-
-
-def parse_args(argv: list[str], world_size: int | None = None) -> tuple[SRFTScriptArguments, Any, ModelConfig]:
-    """
-    Parses a recipe plus overrides; unknown keys fail here, before anything is loaded. `world_size` builds the config
-    as it would be built in a launch of that many processes (for `srft check`); by default, this process's.
-    """
-    trainer = peek_trainer(argv)
-    parser = make_parser(trainer, world_size)
-    saved, sys.argv = sys.argv, [sys.argv[0], *argv]
-    try:
-        script_args, training_args, model_args = parser.parse_args_and_config()
-    finally:
-        sys.argv = saved
-    script_args.trainer = trainer
-    return script_args, training_args, model_args
-
-
-def check_local_path(name: str | None, key: str) -> None:
-    """A value that names a local data file must exist: fail now rather than ask the Hub for it."""
-    if name and (name.endswith(DATA_SUFFIXES) or name.startswith((".", "/", "~"))) and not Path(name).exists():
-        raise FileNotFoundError(f"`{key}` points to {name!r}, which does not exist.")
-
-
-def load_split(name: str, split: str, config: str | None = None):
-    from .data import load_source
-
-    return load_source(name, split=split, name=config)
-
-
-def config_overrides(script_args: SRFTScriptArguments) -> dict[str, Any]:
-    value = script_args.model_config_overrides
-    if value is None or isinstance(value, dict):
-        return dict(value or {})
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"`model_config_overrides` must be a JSON object, got {value!r}: {err}") from err
-    if not isinstance(parsed, dict):
-        raise ValueError(f"`model_config_overrides` must be a JSON object, got {value!r}.")
-    return parsed
 
 
 def sft_view(dataset, demo_column: str):
@@ -342,6 +187,32 @@ def write_curves(trainer, output_dir: str) -> Path | None:
     return png
 
 
+def _parse_or_report(argv: list[str]):
+    """The parsed recipe, or `None` after printing its problems in `srft check`'s words (no traceback)."""
+    import contextlib
+    import io
+
+    from .recipe import rejected_value_problem
+
+    problems = recipe_problems(argv, parse=False)
+    if not problems:
+        said = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(said):
+                parsed = parse_args(argv)
+        except SystemExit:
+            problems = [rejected_value_problem(said.getvalue(), argv)]
+        except (ValueError, TypeError) as err:
+            problems = [str(err)]
+        else:
+            sys.stderr.write(said.getvalue())  # what the parse printed on its way (warnings) still shows
+            return parsed
+    for problem in problems:
+        print(f"srft train: {problem}", file=sys.stderr)
+    print("srft train: `srft check --config RECIPE` checks a whole recipe offline", file=sys.stderr)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "-h" in argv or "--help" in argv:
@@ -357,7 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     from .versions import quiet_renamed_argument_warnings
 
     quiet_renamed_argument_warnings()
-    script_args, training_args, model_args = parse_args(argv)
+    parsed = _parse_or_report(argv)
+    if parsed is None:
+        return 2
+    script_args, training_args, model_args = parsed
     from .callbacks import quiet_replicas
 
     quiet_replicas()  # under accelerate launch, our warnings print once (from the main process)

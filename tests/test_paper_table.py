@@ -113,7 +113,7 @@ def test_ci_preset_runs_the_protocol_end_to_end(paper_table, tmp_path, capsys):
 
 def test_schedule_tunes_each_stage_then_tests_the_chosen_rates(paper_table, tmp_path, monkeypatch):
     """With stand-in runs whose validation accuracy is known, the arena picks, chains and seeds what it should."""
-    from srft_trainer.toy import runs
+    from srft_trainer.arena import runs
 
     calls = []
     peak = {"sft": 1e-3, "grpo": 1e-4, "srft": 3e-3}  # each recipe's best rate on validation in this stand-in
@@ -150,7 +150,7 @@ def test_schedule_tunes_each_stage_then_tests_the_chosen_rates(paper_table, tmp_
 
 def test_a_widened_grid_reuses_the_runs_whose_inputs_did_not_change(paper_table, tmp_path, monkeypatch):
     """--reuse: only the new grid points and the test runs of rows whose chosen rates moved are trained again."""
-    from srft_trainer.toy import runs
+    from srft_trainer.arena import runs
 
     calls = []
     peak = {"sft": 1e-5, "grpo": 1e-3, "srft": 1e-4}  # SFT's best rate lies below the first grid
@@ -204,7 +204,7 @@ def test_choice_breaks_ties_towards_the_smaller_rate_and_flags_edges(paper_table
 
 def test_rows_carry_the_paper_scale_recipes_objective(paper_table, tmp_path):
     """Each ablation row trains with the same SRFT objective keys as its recipe in recipes/qwen2.5-math-7b/."""
-    from srft_trainer.toy.runs import Stage, stage_argv
+    from srft_trainer.arena.runs import Stage, stage_argv
     from srft_trainer.train import parse_args
 
     def argv_of(row, **kw):
@@ -331,7 +331,7 @@ def test_tuning_table_marks_the_chosen_rate(paper_table):
 
 
 def test_tasks_pick_their_recipes_and_rows(paper_table, tmp_path):
-    from srft_trainer.toy.runs import Stage, stage_argv
+    from srft_trainer.arena.runs import Stage, stage_argv
     from srft_trainer.train import parse_args
 
     for task in ("expressions", "expressions_terse"):

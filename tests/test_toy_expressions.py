@@ -419,8 +419,8 @@ def test_validation_and_test_are_disjoint_halves_of_the_heldout_split(tmp_path):
 @needs_expressions_base
 def test_terse_task_meets_its_recorded_regime_criteria():
     """scripts/build_toy_base.py --task expressions_terse measured these on the task as it is now."""
+    from srft_trainer.arena.regime import MIN_BASE_ENTROPY, REGIME_STEPS, failed_criteria
     from srft_trainer.toy import ExpressionsTerseWorldSettings
-    from srft_trainer.toy.regime import MIN_BASE_ENTROPY, REGIME_STEPS, failed_criteria
 
     record = shipped_base_info("expressions_terse")["regime"]["expressions_terse"]
     assert record["fingerprint"] == ExpressionsTerseWorldSettings().fingerprint(), (
@@ -448,7 +448,7 @@ def test_terse_recipes_match_the_expressions_recipes_but_for_the_task():
 @needs_expressions_base
 @pytest.mark.slow
 def test_regime_measurement_runs_sft_and_grpo_and_checks_what_it_measured(tmp_path):
-    from srft_trainer.toy.regime import measure_regime
+    from srft_trainer.arena.regime import measure_regime
 
     world = build_toy_world(tmp_path / "t", task="expressions_terse")
     record = measure_regime(world, steps=1)
@@ -470,7 +470,7 @@ def test_build_script_records_the_criteria_and_fails_when_one_fails(tmp_path, mo
     import importlib.util
     import shutil
 
-    from srft_trainer.toy import regime
+    from srft_trainer.arena import regime
 
     spec = importlib.util.spec_from_file_location("build_toy_base", ROOT / "scripts" / "build_toy_base.py")
     script = importlib.util.module_from_spec(spec)

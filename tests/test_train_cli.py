@@ -75,9 +75,28 @@ def test_unknown_reward_fails_before_training(tmp_path, assets):
         cli.main(["train", "--config", recipe(tmp_path, assets, reward_funcs=["acuracy"])])
 
 
-def test_missing_recipe_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no-such.yaml"):
-        cli.main(["train", "--config", str(tmp_path / "no-such.yaml")])
+def test_missing_recipe_file(tmp_path, capsys):
+    assert cli.main(["train", "--config", str(tmp_path / "no-such.yaml")]) == 2
+    assert "srft train: no such recipe file:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "overrides, extra",
+    [
+        ({"num_generation": 4}, []),  # a typo in the recipe
+        ({}, ["--num_generations", "eight"]),  # a value argparse rejects, on the command line
+        ({"num_demos_per_group": 4}, []),  # a config SRFTConfig refuses
+    ],
+)
+def test_train_reports_recipe_problems_in_check_words_without_traceback(tmp_path, assets, capsys, overrides, extra):
+    from srft_trainer.check import check_recipe
+
+    path = recipe(tmp_path, assets, **overrides)
+    assert cli.main(["train", "--config", path, *extra]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    checked = check_recipe(path, overrides=extra)
+    assert checked.problems and all(f"srft train: {message}" in err for _, message in checked.problems), err
 
 
 @pytest.mark.parametrize("trainer", ["srft", "grpo", "sft"])

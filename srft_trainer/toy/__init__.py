@@ -5,7 +5,7 @@ character-level tokenizer, a ~1M-parameter Qwen2 base model, and a held-out eval
 task, `expressions` ([`srft_trainer.toy.expressions`]), has several correct derivations per problem, demonstrations
 in another style than the base model's (a fraction of them imperfect) and an out-of-distribution held-out split. A
 third, `expressions_terse`, keeps those problems and that base but gives correct demonstrations in the base's own
-style: the paper's regime, with its criteria checked and recorded ([`srft_trainer.toy.regime`]).
+style: the paper's regime, with its criteria checked and recorded ([`srft_trainer.arena.regime`]).
 
 ```python
 >>> from srft_trainer.toy import build_toy_world, heldout_accuracy

@@ -131,7 +131,7 @@ class ExpressionsTerseWorldSettings(ExpressionsWorldSettings):
     The `expressions_terse` task: the `expressions` problems, base model and splits, with demonstrations in the paper's
     regime. A stronger solver wrote them: the base's own terse style (random valid order, random separators) without
     the base's slips, every one correct (`demo_error_rate` 0). SFT on them is within the 1M base's reach, unlike the
-    `expressions` demonstrations; the criteria the task is built to meet are in [`srft_trainer.toy.regime`]. Same
+    `expressions` demonstrations; the criteria the task is built to meet are in [`srft_trainer.arena.regime`]. Same
     fields as [`ExpressionsWorldSettings`].
     """
 

@@ -1,7 +1,7 @@
 # Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
 """
 Short training runs on a toy world through `srft train`'s own plumbing, scored on the way: what
-`benchmarks/paper_table.py` and the regime check ([`srft_trainer.toy.regime`]) run. Every function here is importable
+`benchmarks/paper_table.py` and the regime check ([`srft_trainer.arena.regime`]) run. Every function here is importable
 from a fresh process, so the benchmark can hand runs to worker processes.
 """
 
@@ -61,7 +61,7 @@ def stage_argv(stage: Stage, task: str, world: Path, out: Path, seed: int, model
 
 def score(model, tokenizer, problems) -> tuple[float, float]:
     """Greedy accuracy (a fraction) on `problems` and the mean token entropy along those greedy completions."""
-    from .evaluation import completion_entropy, evaluate_heldout
+    from ..toy.evaluation import completion_entropy, evaluate_heldout
 
     result = evaluate_heldout(model, tokenizer, problems)
     return result.accuracy, completion_entropy(model, tokenizer, problems["prompt"], result.completions)
@@ -141,7 +141,7 @@ def run_stages(
     """
     import torch
 
-    from .evaluation import heldout_accuracy
+    from ..toy.evaluation import heldout_accuracy
 
     if threads:
         torch.set_num_threads(threads)

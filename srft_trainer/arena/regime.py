@@ -19,7 +19,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from .world import ToyWorld
+from ..toy.world import ToyWorld
 
 
 # Tasks built to meet the criteria: the arena refuses to train on them without a passing record.
@@ -50,7 +50,7 @@ def measure_regime(world: ToyWorld, steps: int = REGIME_STEPS, seed: int = REGIM
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .evaluation import completion_entropy, evaluate_heldout
+    from ..toy.evaluation import completion_entropy, evaluate_heldout
     from .runs import Stage, recipe_path, run_stages
 
     validation = world.load_validation()
