@@ -78,17 +78,13 @@ class SRFTObjectiveMixin:
             return entropies.detach()
         return entropy
 
+    def _weight_options(self) -> dict:
+        """The config fields that shape `w_SFT` and `w_RL` (the same names in `entropy_weights` and `srft_loss`)."""
+        names = ("sft_coef", "rl_pos_coef", "sft_entropy_weighting", "rl_entropy_weighting", "sft_weight_sign")
+        return {name: getattr(self.args, name) for name in (*names, "w_rl_max")}
+
     def _weights(self, entropy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        args = self.args
-        return entropy_weights(
-            entropy,
-            sft_coef=args.sft_coef,
-            rl_pos_coef=args.rl_pos_coef,
-            sft_entropy_weighting=args.sft_entropy_weighting,
-            rl_entropy_weighting=args.rl_entropy_weighting,
-            sft_weight_sign=args.sft_weight_sign,
-            w_rl_max=args.w_rl_max,
-        )
+        return entropy_weights(entropy, **self._weight_options())
 
     def _dapo_items(self, inputs: dict[str, Any], mode: str) -> torch.Tensor:
         """TRL's global-token normaliser per process and optimizer micro-step (before the accumulation factor)."""
@@ -178,12 +174,7 @@ class SRFTObjectiveMixin:
             is_demo,
             entropy,
             loss_type=self.loss_type,
-            sft_coef=args.sft_coef,
-            rl_pos_coef=args.rl_pos_coef,
-            sft_entropy_weighting=args.sft_entropy_weighting,
-            rl_entropy_weighting=args.rl_entropy_weighting,
             demo_rl=args.demo_rl,
-            sft_weight_sign=args.sft_weight_sign,
             demo_policy_shaping=args.demo_policy_shaping,
             rollout_objective="reinforce",
             rewards=inputs["rewards"],
@@ -193,7 +184,7 @@ class SRFTObjectiveMixin:
             num_items_in_batch=self._dapo_items(inputs, mode),
             rollout_token_weights=weights,
             rollout_token_penalty=penalty,
-            w_rl_max=args.w_rl_max,
+            **self._weight_options(),
         )
         loss = loss / accumulation
         if self.aux_loss_enabled:

@@ -19,8 +19,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 from hub_standin import HubStandin, hub_standin  # noqa: F401 - the fixture
-from tiny import tiny_model, tiny_tokenizer
-from trainer_utils import demo_for
+from trainer_utils import write_assets
 
 from srft_trainer.check import check_recipe
 from srft_trainer.hub import PushWatch
@@ -37,17 +36,7 @@ STEP, FINAL = "Training in progress, step {}", "End of training"
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
-    root = tmp_path_factory.mktemp("assets")
-    tok = tiny_tokenizer()
-    tiny_model(tok).save_pretrained(root / "model")
-    tok.save_pretrained(root / "model")
-    rows = [
-        {"prompt": [{"role": "user", "content": f"{a}+{a}="}], "completion": demo_for(a, a), "solution": str(2 * a)}
-        for a in range(1, 9)
-    ]
-    with open(root / "train.jsonl", "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in rows)
-    return root
+    return write_assets(tmp_path_factory.mktemp("assets"))
 
 
 def recipe(root: Path, assets: Path, **overrides) -> str:

@@ -1,4 +1,4 @@
-"""Imports run one way, down: no module of srft_trainer imports (directly or through others) one that imports it back."""
+"""Imports run one way, down: no srft_trainer module imports (directly or through others) one that imports it back."""
 
 import ast
 from pathlib import Path

@@ -4,8 +4,7 @@ import json
 
 import pytest
 import yaml
-from tiny import tiny_model, tiny_tokenizer
-from trainer_utils import demo_for
+from trainer_utils import write_assets
 
 from srft_trainer import cli
 from srft_trainer.train import parse_args
@@ -13,17 +12,7 @@ from srft_trainer.train import parse_args
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
-    root = tmp_path_factory.mktemp("assets")
-    tok = tiny_tokenizer()
-    tiny_model(tok).save_pretrained(root / "model")
-    tok.save_pretrained(root / "model")
-    rows = [
-        {"prompt": [{"role": "user", "content": f"{a}+{a}="}], "completion": demo_for(a, a), "solution": str(2 * a)}
-        for a in range(1, 9)
-    ]
-    with open(root / "train.jsonl", "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in rows)
-    return root
+    return write_assets(tmp_path_factory.mktemp("assets"))
 
 
 def recipe(tmp_path, assets, **overrides):

@@ -81,3 +81,19 @@ def none_reward(completions, **kwargs):
 def raising_reward(completions, **kwargs):
     """A reward that raises on every call."""
     raise KeyError("solution")
+
+
+def write_assets(root):
+    """A local model folder (tiny model and tokenizer) and a train.jsonl of 8 sums, as a user's recipe points to."""
+    import json
+
+    tok = tiny_tokenizer()
+    tiny_model(tok).save_pretrained(root / "model")
+    tok.save_pretrained(root / "model")
+    rows = [
+        {"prompt": [{"role": "user", "content": f"{a}+{a}="}], "completion": demo_for(a, a), "solution": str(2 * a)}
+        for a in range(1, 9)
+    ]
+    with open(root / "train.jsonl", "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    return root
