@@ -78,6 +78,13 @@ class SRFTScriptArguments(ScriptArguments):
     plot_curves: bool = field(default=True, metadata={"help": "Write training_curves.png."})
 
     def __post_init__(self):
+        if self.dataset_streaming:
+            raise ValueError(
+                "`dataset_streaming: true` is not supported by `srft train`, because it checks every training row "
+                "(columns, demonstration types) before step 1 and cuts `heldout_fraction` from the rows, which a "
+                "stream does not allow. Local .jsonl/.parquet files load memory-mapped without it; from Python, "
+                "SRFTTrainer trains on an `IterableDataset` as GRPOTrainer does. Remove `dataset_streaming`."
+            )
         if self.heldout_fraction is not None:
             if self.heldout_dataset:
                 raise ValueError(

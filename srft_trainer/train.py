@@ -296,6 +296,12 @@ def main(argv: list[str] | None = None) -> int:
         heldout = None
 
     trainer = build_trainer(script_args, training_args, model_args, train_dataset, eval_dataset)
+    if script_args.ignore_bias_buffers:  # as TRL's scripts do: DDP does not broadcast the model's boolean buffers
+        import torch
+
+        trainer.model._ddp_params_and_buffers_to_ignore = [
+            name for name, buffer in trainer.model.named_buffers() if buffer.dtype == torch.bool
+        ]
     from .console import use_compact_progress
 
     use_compact_progress(trainer)  # the bar and one short line per logging step; trackers get every metric

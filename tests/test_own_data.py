@@ -148,3 +148,26 @@ def test_card_from_python_names_the_data_and_the_checkpoint_weights(tmp_path):
     trainer.save_model(str(tmp_path / "final"))
     trainer.create_model_card()
     assert "- weights:" not in (tmp_path / "README.md").read_text()
+
+
+def test_eval_data_with_the_recipes_reward_functions(tmp_path, user_file):
+    """`--reward accuracy` (or a recipe's `reward_funcs`) scores as the math grader does, plus the mean reward."""
+    common = ["eval", "--model", str(BASE), "--data", str(user_file), "--limit", "8", "--backend", "transformers",
+              "--max-new-tokens", "96", "--batch-size", "8"]  # fmt: skip
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"reward_funcs": ["accuracy"], "reward_weights": [2.0]}))
+    runs = {
+        "grader": [],
+        "reward": ["--reward", "accuracy"],
+        "recipe": ["--recipe", str(recipe)],
+    }
+    scores = {}
+    for name, extra in runs.items():
+        assert cli.main([*common, *extra, "--output-dir", str(tmp_path / name)]) == 0
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        scores[name] = summary["benchmarks"]["sums"]
+    assert scores["grader"]["accuracy"] == scores["reward"]["accuracy"] == scores["recipe"]["accuracy"]
+    assert 0 < scores["grader"]["accuracy"]  # the toy base solves some: the agreement is not 0 == 0
+    assert "mean_reward" not in scores["grader"]
+    assert scores["recipe"]["mean_reward"] == pytest.approx(2 * scores["reward"]["mean_reward"])
+    assert cli.main([*common, "--reward", "acuracy", "--output-dir", str(tmp_path / "bad")]) == 2

@@ -212,3 +212,54 @@ def test_heldout_split_smaller_than_processes_is_scored(tmp_path, assets):
     assert cli.main(["train", "--config", path]) == 0
     result = json.loads((tmp_path / "out" / "heldout_accuracy.json").read_text())
     assert result["heldout_size"] == 1 and 0.0 <= result["before"] <= 1.0
+
+
+# Each of `srft train`'s own fields at 0 / empty / its smallest value: it runs, or fails before step 1 naming it.
+EDGE_VALUES = {
+    "dataset_name": [""],
+    "dataset_config": [""],
+    "dataset_train_split": ["", "nope"],
+    "dataset_test_split": [""],
+    "dataset_streaming": [True],
+    "ignore_bias_buffers": [True],
+    "trainer": [""],
+    "reward_funcs": [[]],
+    "eval_dataset_name": [""],
+    "model_config_overrides": ["", "{}", "[]"],
+    "toy_world": [""],
+    "toy_task": [""],
+    "heldout_dataset": [""],
+    "heldout_fraction": [0.0, 1e-9, 1.0],
+    "heldout_size": [0, -1, 1],
+    "plot_curves": [False],
+}
+
+
+def test_every_own_field_has_edge_values():
+    from dataclasses import fields
+
+    from srft_trainer.recipe import SRFTScriptArguments
+
+    assert {f.name for f in fields(SRFTScriptArguments)} == set(EDGE_VALUES)
+
+
+@pytest.mark.parametrize(
+    "name, value", [(name, value) for name, values in EDGE_VALUES.items() for value in values], ids=str
+)
+def test_own_fields_at_their_edges_run_or_fail_naming_the_field(tmp_path, assets, capsys, monkeypatch, name, value):
+    import srft_trainer.train as train_module
+
+    started = []
+    monkeypatch.setattr(train_module, "build_trainer", lambda *a, **k: started.append(1) or pytest.skip("reached"))
+    path = recipe(tmp_path, assets, heldout_dataset=str(assets / "train.jsonl"), **{name: value})
+    try:
+        code = cli.main(["train", "--config", path])
+    except pytest.skip.Exception:
+        return  # the run would start: the value is accepted (build_trainer is where the weights load)
+    except (ValueError, FileNotFoundError, TypeError, OSError) as err:
+        message = str(err)
+    else:
+        message = capsys.readouterr().err
+        assert code != 0 or started, "a run that neither started nor failed"
+    # A refusal names the field (or, for a value that names something, the thing it named).
+    assert name in message or (isinstance(value, str) and value and value in message), message

@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="FILE",
         help="Your own file in the training layout (`prompt` messages, `solution`; .jsonl/.json/.parquet), scored "
-        "with the `accuracy` reward's grader and reported under the file's name (repeatable). Greedy unless "
-        "--temperature is given; --samples k reports avg@k.",
+        "with the `accuracy` reward's grader (or --reward/--recipe) and reported under the file's name "
+        "(repeatable). Greedy unless --temperature is given; --samples k reports avg@k.",
     )
     parser.add_argument(
         "--n",
@@ -53,9 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--reward",
-        choices=["accuracy"],
-        default="accuracy",
-        help="Grader of --data files: `accuracy` (math-verify on the last \\boxed{}, as the training reward).",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Score --data files with these reward functions (registry names such as `accuracy`, or dotted import "
+        "paths; repeatable) instead of the math grader: a sample is correct when its total reward is > 0, and the "
+        "mean reward is reported too.",
+    )
+    parser.add_argument(
+        "--recipe",
+        help="Score --data files with this training recipe's `reward_funcs` (and `reward_weights`).",
     )
     parser.add_argument(
         "--temperature", type=float, help="0 for greedy decoding (default: 0.6; 0 when only --data is scored)."
@@ -123,6 +130,27 @@ def missing_local_model(model: str) -> str | None:
     if looks_local or (path.parent != Path(".") and path.parent.is_dir()):
         return f"--model {model!r}: no such local folder (nothing was asked of the Hub)"
     return None
+
+
+def _reward_graders(args: argparse.Namespace, own: dict[str, str]) -> dict[str, tuple[list, list[float] | None]]:
+    """`--reward`/`--recipe`: the reward functions (and weights) each --data file is scored with; empty: the grader."""
+    names, weights = list(args.reward), None
+    if args.recipe:
+        import yaml
+
+        if not Path(args.recipe).is_file():
+            raise FileNotFoundError(f"--recipe {args.recipe!r}: no such recipe file")
+        recipe = yaml.safe_load(Path(args.recipe).read_text()) or {}
+        names = names or list(recipe.get("reward_funcs") or ["accuracy"])
+        weights = recipe.get("reward_weights")
+    if not names or not own:
+        return {}
+    from ..rewards import resolve_reward_funcs
+
+    funcs = resolve_reward_funcs(names)
+    if weights is not None and len(weights) != len(funcs):
+        raise ValueError(f"the recipe has {len(weights)} reward_weights for {len(funcs)} reward_funcs")
+    return {name: (funcs, weights) for name in own}
 
 
 def _sources(args: argparse.Namespace, names: list[str]) -> dict[str, str | None]:
@@ -223,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as err:
         print(f"srft eval: {err}", file=sys.stderr)
         return 2
+    try:
+        graders = _reward_graders(args, own)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"srft eval: {err}", file=sys.stderr)
+        return 2
     if args.temperature is None:
         args.temperature = 0.0 if own and not names else 0.6
     names += list(own)
@@ -256,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             limit=args.limit,
             rank=args.data_parallel_rank,
             world_size=args.data_parallel_size,
+            reward_funcs=graders,
         )
     except (RuntimeError, ValueError, FileNotFoundError) as err:  # a benchmark that cannot be loaded: say which
         print(f"srft eval: error: {err}", file=sys.stderr)

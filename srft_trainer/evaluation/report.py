@@ -63,6 +63,7 @@ def summarize(records: list[dict]) -> dict:
             "samples": len(rows),
             "correct": sum(bool(r["correct"]) for r in rows),
             "accuracy": 100.0 * sum(bool(r["correct"]) for r in rows) / len(rows),
+            **_mean_reward(rows),
             "no_answer": sum(bool(r["no_answer"]) for r in rows),
             "unscorable": sum(r.get("error") == "gold_unparseable" for r in rows),
             "timeouts": sum(r.get("error") == "timeout" for r in rows),
@@ -141,3 +142,9 @@ def write_report(output_dir: str | Path, records: list[dict] | None = None, head
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     summary["markdown"] = table
     return summary
+
+
+def _mean_reward(rows: list[dict]) -> dict[str, float]:
+    """`mean_reward` over the scorable samples when they were scored with reward functions (`srft eval --reward`)."""
+    rewards = [r["reward"] for r in rows if r.get("reward") is not None]
+    return {"mean_reward": sum(rewards) / len(rewards)} if rewards else {}

@@ -52,6 +52,32 @@ def grade_problem_samples(problem: Problem, completions: list[str]) -> list[dict
     return records
 
 
+def grade_with_rewards(
+    problem: Problem, completions: list[str], reward_funcs: list, reward_weights: list[float] | None = None
+) -> list[dict]:
+    """
+    Scores the completions of one problem with training reward functions (as TRL calls them, `solution` = the gold)
+    and returns [`grade_problem_samples`]'s records plus `reward` (the weighted total; `None` where no function could
+    score the sample). A sample counts as correct when its total reward is > 0.
+    """
+    weights = reward_weights or [1.0] * len(reward_funcs)
+    conversational = isinstance(problem.prompt, list)
+    texts = [[{"role": "assistant", "content": c}] if conversational else c for c in completions]
+    totals: list[float | None] = [None] * len(completions)
+    for func, weight in zip(reward_funcs, weights, strict=True):
+        scores = func(prompts=[problem.prompt] * len(completions), completions=texts,
+                      solution=[problem.gold] * len(completions))  # fmt: skip
+        for i, score in enumerate(scores):
+            if score is not None:
+                totals[i] = (totals[i] or 0.0) + weight * float(score)
+    records = grade_problem_samples(problem, completions)
+    for record, total in zip(records, totals):
+        record["reward"] = total
+        record["correct"] = total is not None and total > 0
+        record["error"] = record["error"] if total is not None else "unscorable_reward"
+    return records
+
+
 def samples_path(output_dir: str | Path, rank: int = 0, world_size: int = 1) -> Path:
     """`samples.jsonl`, or `samples.rank{R}-of-{S}.jsonl` for one data-parallel shard."""
     name = "samples.jsonl" if world_size == 1 else f"samples.rank{rank}-of-{world_size}.jsonl"
@@ -69,6 +95,7 @@ def evaluate(
     limit: int | None = None,
     rank: int = 0,
     world_size: int = 1,
+    reward_funcs: dict[str, tuple[list, list[float] | None]] | None = None,
 ) -> list[dict]:
     """
     Evaluates a generation backend on benchmarks and writes the per-sample JSONL.
@@ -86,6 +113,8 @@ def evaluate(
             `sampling.seed`).
         limit (`int`, *optional*): Evaluate only the first `limit` problems of each benchmark.
         rank, world_size (`int`, *optional*): Data-parallel shard to evaluate (problems `rank::world_size`).
+        reward_funcs (`dict`, *optional*): Benchmark -> (reward functions, weights) to score it with instead of the
+            math/choice grader (`srft eval --data FILE --reward ...` or `--recipe`), see [`grade_with_rewards`].
 
     Returns:
         `list[dict]`: all records of this shard (also written to the JSONL).
@@ -112,7 +141,10 @@ def evaluate(
             for problem, samples in zip(problems, completions, strict=True):
                 if len(samples) != k:
                     raise RuntimeError(f"{problem.problem_id}: backend returned {len(samples)} samples, expected {k}")
-                records = grade_problem_samples(problem, samples)
+                if reward_funcs and name in reward_funcs:
+                    records = grade_with_rewards(problem, samples, *reward_funcs[name])
+                else:
+                    records = grade_problem_samples(problem, samples)
                 for record in records:
                     f.write(json.dumps(record, ensure_ascii=False) + "\n")
                 all_records.extend(records)
