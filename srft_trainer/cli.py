@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "prepare-data": ("srft_trainer.data.cli", "main", "convert LUFFY/OpenR1-Math data to the SRFT layout"),
     "analyze": ("srft_trainer.analysis.cli", "main", "plots of what training did: token probs, dynamics, trajectory"),
     "eval": ("srft_trainer.evaluation.cli", "main", "Evaluate a checkpoint on the paper's benchmarks"),
+    "arena": ("srft_trainer.arena.cli", "main", "compare SFT, GRPO, SFT -> RL and SRFT fairly on your model and data"),
 }
 
 

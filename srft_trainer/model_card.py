@@ -183,8 +183,9 @@ def render_model_card(
             "",
             "## Results",
             "",
-            f"Held-out accuracy (greedy, {n} problems{source}): {100 * heldout['before']:.1f}% before training, "
-            f"{100 * heldout['after']:.1f}% after.",
+            f"Held-out accuracy (greedy, {n} problems{source}): "
+            + ("" if heldout.get("before") is None else f"{100 * heldout['before']:.1f}% before training, ")
+            + f"{100 * heldout['after']:.1f}% after.",
         ]
     prompt = json.dumps(example_prompt, ensure_ascii=False) if example_prompt is not None else '"What is 12 + 30?"'
     lines += [
@@ -229,10 +230,12 @@ class ModelCardMixin:
     _card_checkpoint: str | None = None
 
     def _save_checkpoint(self, model, trial):
-        # TRL writes the card into output_dir before each checkpoint. A run that stops at this save (SIGTERM, or the
-        # last step of a run from Python with no final save) has its weights only in the checkpoint folder, so that
-        # card says which. Other saves keep the card unchanged: a background Hub push may be reading it.
-        if self.control.should_training_stop:
+        # TRL writes the card into output_dir before each checkpoint. A run stopped by SIGTERM exits right after this
+        # save, its weights only in the checkpoint folder, so that card says which. Other saves leave the card as it
+        # is: a background Hub push of output_dir may be reading it.
+        from .callbacks import SaveOnSigterm
+
+        if any(isinstance(cb, SaveOnSigterm) and cb.requested for cb in self.callback_handler.callbacks):
             self._card_checkpoint = f"checkpoint-{self.state.global_step}"
         try:
             return super()._save_checkpoint(model, trial)

@@ -58,6 +58,8 @@ class SRFTScriptArguments(ScriptArguments):
         heldout_fraction (`float`, *optional*):
             Instead of `heldout_dataset`: this fraction of the training rows (cut with a fixed seed, at least one) is
             held out, removed from training, and scored before and after training.
+        heldout_before (`bool`, *optional*, defaults to `True`):
+            Also score the held-out problems before training (`srft arena` scores the base model once instead).
         heldout_size (`int`, *optional*, defaults to `200`):
             How many held-out problems to score; `0` skips the held-out scoring.
         plot_curves (`bool`, *optional*, defaults to `True`):
@@ -75,6 +77,7 @@ class SRFTScriptArguments(ScriptArguments):
         default=None, metadata={"help": "Fraction of the training rows held out (fixed seed) and scored."}
     )
     heldout_size: int = field(default=200, metadata={"help": "Held-out problems to score."})
+    heldout_before: bool = field(default=True, metadata={"help": "Score the held-out problems before training too."})
     plot_curves: bool = field(default=True, metadata={"help": "Write training_curves.png."})
 
     def __post_init__(self):

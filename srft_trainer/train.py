@@ -320,14 +320,14 @@ def main(argv: list[str] | None = None) -> int:
         needed = estimated_checkpoint_bytes(trainer.model, training_args.save_only_model) if saves else 0
         check_output_dir(training_args.output_dir, needed)
         trainer.add_callback(SaveOnSigterm())
-    if heldout is not None and trainer.accelerator.is_main_process:
+    if heldout is not None and script_args.heldout_before and trainer.accelerator.is_main_process:
         n = min(script_args.heldout_size, len(heldout))
         print(
             f"Scoring the model before training: {n} held-out problems ({heldout_name}), greedy, with the "
             f"`accuracy` reward, up to {max_new_tokens(training_args)} new tokens...",
             flush=True,
         )
-    before = evaluate_heldout(trainer, heldout, script_args.heldout_size)
+    before = evaluate_heldout(trainer, heldout, script_args.heldout_size) if script_args.heldout_before else None
     trainer.train(resume_from_checkpoint=resume)
     sigterm = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, SaveOnSigterm)), None)
     if sigterm is not None and sigterm.requested:  # pre-empted: the checkpoint is saved; leave within the grace period
@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     trainer.save_model(output_dir, _internal_call=True)
     trainer.card_base_model = model_args.model_name_or_path
     trainer.card_dataset_name = script_args.dataset_name
-    if before is not None:
+    if after is not None:
         n = min(script_args.heldout_size, len(heldout))
         trainer.card_heldout = {
             "trainer": script_args.trainer,
@@ -359,10 +359,11 @@ def main(argv: list[str] | None = None) -> int:
         trainer.create_model_card()
         if script_args.plot_curves and (png := write_curves(trainer, output_dir)):
             print(f"Training curves: {png}")
-        if before is not None:
+        if after is not None:
+            shown = "not scored" if before is None else f"{100 * before:.1f}%"
             table = (
                 f"| held-out accuracy ({n} problems) | before | after |\n|---|---|---|\n"
-                f"| {script_args.trainer} | {100 * before:.1f}% | {100 * after:.1f}% |"
+                f"| {script_args.trainer} | {shown} | {100 * after:.1f}% |"
             )
             print(table)
             (Path(output_dir) / "heldout_accuracy.json").write_text(json.dumps(trainer.card_heldout, indent=2))

@@ -1,7 +1,9 @@
 """Your own data, measured: a held-out score for any recipe, `srft eval --data`, a card naming what it trained on."""
 
 import json
+import os
 import random
+import signal
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ import yaml
 from datasets import Dataset
 from tiny import tiny_model, tiny_tokenizer
 from trainer_utils import config, length_reward, make_dataset
+from transformers import TrainerCallback
 
 import srft_trainer.toy as toy
 import srft_trainer.train as train_module
@@ -135,14 +138,24 @@ def test_missing_solution_names_a_similar_column():
         check_columns(data, {"solution": "reward function `accuracy_reward`"}, "sums.jsonl")
 
 
+class SigtermAtStep1(TrainerCallback):
+    """Pre-emption, as Slurm sends it: SIGTERM during step 1."""
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.global_step == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 def test_card_from_python_names_the_data_and_the_checkpoint_weights(tmp_path):
     tok = tiny_tokenizer()
     model = tiny_model(tok)
-    args = config(tmp_path, save_strategy="steps", save_steps=1)
+    args = config(tmp_path, max_steps=3, save_strategy="steps", save_steps=10)
     trainer = SRFTTrainer(model, [length_reward], args, make_dataset(), processing_class=tok)
+    trainer.add_callback(SigtermAtStep1())
     trainer.train()
+    assert trainer.state.global_step == 1 and (tmp_path / "checkpoint-1").is_dir()
     card = (tmp_path / "README.md").read_text()
-    # Written with checkpoint-1 (as at SIGTERM, when no final model follows): it says where the weights are.
+    # Written with checkpoint-1 at SIGTERM, when no final model follows: it says where the weights are.
     assert "- data: a data set of 8 rows passed from Python (columns: prompt, completion, solution)" in card
     assert "- weights: in `checkpoint-1/`" in card and "on a data set of 8 rows passed from Python" in card
     trainer.save_model(str(tmp_path / "final"))

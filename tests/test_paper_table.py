@@ -18,6 +18,7 @@ import pytest
 import torch
 import yaml
 
+from srft_trainer.arena.rows import RELEASED_CODE
 from srft_trainer.toy.world import shipped_base_info
 
 
@@ -230,7 +231,7 @@ def test_rows_carry_the_paper_scale_recipes_objective(paper_table, tmp_path):
     changed = {k: v for k, v in official.items() if default.get(k) != v and k != "output_dir"}
     _, released, _ = parse_args(argv_of("srft_released"))
     assert {k: getattr(released, k) for k in changed} == changed
-    assert set(paper_table.RELEASED_CODE) == set(changed)
+    assert set(RELEASED_CODE) == set(changed)
     assert paper_table.stage_steps(60, 2) == [30, 30] and paper_table.stage_steps(5, 2) == [2, 3]
 
 

@@ -231,6 +231,7 @@ EDGE_VALUES = {
     "heldout_dataset": [""],
     "heldout_fraction": [0.0, 1e-9, 1.0],
     "heldout_size": [0, -1, 1],
+    "heldout_before": [False],
     "plot_curves": [False],
 }
 
