@@ -155,3 +155,9 @@ def test_emitted_slurm_arrays(arena_file, capsys):
     order = [line for line in submit if "sbatch" in line]
     assert [Path(shlex.split(line)[-1].rstrip(")")).stem for line in order] == [*sizes, "collect"]
     assert all("afterok:$previous" in line for line in order[1:])
+
+
+def test_shipped_arena_file_loads():
+    config = load_arena(Path(__file__).resolve().parents[1] / "recipes" / "custom" / "arena.yaml")
+    assert config.rows == ["base", "sft", "grpo", "sft_grpo", "srft"] and config.recipe.name == "srft.yaml"
+    assert config.steps * config.sequences > 0 and len(config.grid) == 3

@@ -15,7 +15,8 @@ from srft_trainer.check import check_recipe, prepared_outputs
 
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPES = sorted((ROOT / "recipes").rglob("*.yaml"))
+# Training recipes (arena files, `arena.yaml`, are `srft arena`'s: tests/test_arena.py).
+RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if p.name != "arena.yaml")
 QWEN = ROOT / "recipes" / "qwen2.5-math-7b"
 QWEN_NAMES = (
     "srft", "srft_official", "srft_no_wsft", "srft_no_wrl", "grpo", "luffy", "sft", "sft_kl", "sft_then_grpo",

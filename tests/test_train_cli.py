@@ -252,7 +252,7 @@ def test_own_fields_at_their_edges_run_or_fail_naming_the_field(tmp_path, assets
 
     started = []
     monkeypatch.setattr(train_module, "build_trainer", lambda *a, **k: started.append(1) or pytest.skip("reached"))
-    path = recipe(tmp_path, assets, heldout_dataset=str(assets / "train.jsonl"), **{name: value})
+    path = recipe(tmp_path, assets, **{"heldout_dataset": str(assets / "train.jsonl"), name: value})
     try:
         code = cli.main(["train", "--config", path])
     except pytest.skip.Exception:
