@@ -17,9 +17,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import yaml
 from hub_standin import HubStandin, hub_standin  # noqa: F401 - the fixture
-from trainer_utils import write_assets
+from trainer_utils import write_assets, write_recipe
 
 from srft_trainer.check import check_recipe
 from srft_trainer.hub import PushWatch
@@ -42,33 +41,9 @@ def assets(tmp_path_factory):
 def recipe(root: Path, assets: Path, **overrides) -> str:
     """A two-step run that saves (and, with the Hub settings, pushes) after every step; constant LR, so a 2-step run
     is the first two steps of a 3-step one."""
-    body = dict(
-        model_name_or_path=str(assets / "model"),
-        dataset_name=str(assets / "train.jsonl"),
-        output_dir=str(root / "out"),
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        per_device_train_batch_size=4,
-        num_generations=4,
-        max_completion_length=40,
-        max_steps=2,
-        logging_steps=1,
-        report_to="none",
-        learning_rate=0.01,
-        lr_scheduler_type="constant",
-        save_strategy="steps",
-        save_steps=1,
-        plot_curves=False,
-        push_to_hub=True,
-        hub_model_id="srft-test",
-    )
-    body.update(overrides)
-    body = {k: v for k, v in body.items() if v is not None}
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / "recipe.yaml"
-    path.write_text(yaml.safe_dump(body))
-    return str(path)
+    hub = dict(lr_scheduler_type="constant", save_strategy="steps", save_steps=1, plot_curves=False,
+               push_to_hub=True, hub_model_id="srft-test")  # fmt: skip
+    return write_recipe(root, assets, **{**hub, **overrides})
 
 
 def train(env: dict[str, str], path: str, *extra: str) -> subprocess.CompletedProcess:

@@ -3,8 +3,7 @@
 import json
 
 import pytest
-import yaml
-from trainer_utils import write_assets
+from trainer_utils import write_assets, write_recipe
 
 from srft_trainer import cli
 from srft_trainer.train import parse_args
@@ -16,28 +15,7 @@ def assets(tmp_path_factory):
 
 
 def recipe(tmp_path, assets, **overrides):
-    body = dict(
-        model_name_or_path=str(assets / "model"),
-        dataset_name=str(assets / "train.jsonl"),
-        output_dir=str(tmp_path / "out"),
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        per_device_train_batch_size=4,
-        num_generations=4,
-        max_completion_length=40,
-        max_steps=2,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        learning_rate=0.01,
-    )
-    body.update(overrides)
-    body = {k: v for k, v in body.items() if v is not None}
-    path = tmp_path / "recipe.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(body))
-    return str(path)
+    return write_recipe(tmp_path, assets, **overrides)
 
 
 def test_recipe_parses_into_srft_config(tmp_path, assets):

@@ -97,3 +97,30 @@ def write_assets(root):
     with open(root / "train.jsonl", "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)
     return root
+
+
+def write_recipe(folder, assets, **overrides) -> str:
+    """`folder/recipe.yaml`: a 2-step SRFT run on `write_assets`' model and data (a key set to `None` is left out)."""
+    import yaml
+
+    body = dict(
+        model_name_or_path=str(assets / "model"),
+        dataset_name=str(assets / "train.jsonl"),
+        output_dir=str(folder / "out"),
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=40,
+        max_steps=2,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        learning_rate=0.01,
+    )
+    body.update(overrides)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump({k: v for k, v in body.items() if v is not None}))
+    return str(path)
