@@ -62,6 +62,10 @@ class SRFTScriptArguments(ScriptArguments):
             Also score the held-out problems before training (`srft arena` scores the base model once instead).
         heldout_size (`int`, *optional*, defaults to `200`):
             How many held-out problems to score; `0` skips the held-out scoring.
+        heldout_every (`int`, *optional*, defaults to `0`):
+            Also score the held-out problems every this many optimizer steps (`0`: only before and after); the points
+            are printed and saved as the `curve` of `heldout_accuracy.json` (what `srft arena` reads steps to a
+            target from).
         plot_curves (`bool`, *optional*, defaults to `True`):
             Write `training_curves.png` (reward, entropy, w_sft, w_rl, demo NLL) into the output directory.
     """
@@ -78,6 +82,7 @@ class SRFTScriptArguments(ScriptArguments):
     )
     heldout_size: int = field(default=200, metadata={"help": "Held-out problems to score."})
     heldout_before: bool = field(default=True, metadata={"help": "Score the held-out problems before training too."})
+    heldout_every: int = field(default=0, metadata={"help": "Also score the held-out problems every N steps."})
     plot_curves: bool = field(default=True, metadata={"help": "Write training_curves.png."})
 
     def __post_init__(self):
@@ -100,6 +105,10 @@ class SRFTScriptArguments(ScriptArguments):
                 )
         if self.heldout_size < 0:
             raise ValueError(f"`heldout_size` must be >= 0 (0 skips the held-out scoring), got {self.heldout_size}.")
+        if self.heldout_every < 0:
+            raise ValueError(
+                f"`heldout_every` must be >= 0 (0 scores only before and after training), got {self.heldout_every}."
+            )
 
 
 def config_class(trainer: str):

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainingArguments
+from transformers import TrainerCallback, TrainingArguments
 from trl import ModelConfig
 
 from .recipe import (  # noqa: F401 (re-exported: `srft_trainer.train.parse_args` and friends)
@@ -172,6 +172,21 @@ def evaluate_heldout(trainer, dataset, size: int) -> float | None:
         rewards = score(model, trainer.processing_class, mine, max_new_tokens=budget).rewards if mine else []
     rewards = gather_object(rewards)
     return sum(rewards) / len(rewards)
+
+
+class HeldoutCurve(TrainerCallback):
+    """Scores the held-out problems every `every` optimizer steps (not at the last: that is the `after` score)."""
+
+    def __init__(self, trainer, dataset, size: int, every: int):
+        self.trainer, self.dataset, self.size, self.every = trainer, dataset, size, every
+        self.points: list[dict] = []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.every == 0 and state.global_step < state.max_steps:
+            accuracy = evaluate_heldout(self.trainer, self.dataset, self.size)
+            self.points.append({"step": state.global_step, "accuracy": accuracy})
+            if self.trainer.accelerator.is_main_process:
+                print(f"Held-out accuracy at step {state.global_step}: {100 * accuracy:.1f}%", flush=True)
 
 
 def write_curves(trainer, output_dir: str) -> Path | None:
@@ -328,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     before = evaluate_heldout(trainer, heldout, script_args.heldout_size) if script_args.heldout_before else None
+    curve = None
+    if heldout is not None and script_args.heldout_every:
+        curve = HeldoutCurve(trainer, heldout, script_args.heldout_size, script_args.heldout_every)
+        trainer.add_callback(curve)
     trainer.train(resume_from_checkpoint=resume)
     sigterm = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, SaveOnSigterm)), None)
     if sigterm is not None and sigterm.requested:  # pre-empted: the checkpoint is saved; leave within the grace period
@@ -354,6 +373,10 @@ def main(argv: list[str] | None = None) -> int:
             "before": before,
             "after": after,
         }
+        if curve is not None:  # step 0 (when scored), every `heldout_every` steps, the end
+            start = [{"step": 0, "accuracy": before}] if before is not None else []
+            end = [{"step": trainer.state.global_step, "accuracy": after}]
+            trainer.card_heldout["curve"] = start + curve.points + end
     if trainer.accelerator.is_main_process:
         trainer.save_state()
         trainer.create_model_card()

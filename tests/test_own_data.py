@@ -184,3 +184,20 @@ def test_eval_data_with_the_recipes_reward_functions(tmp_path, user_file):
     assert "mean_reward" not in scores["grader"]
     assert scores["recipe"]["mean_reward"] == pytest.approx(2 * scores["reward"]["mean_reward"])
     assert cli.main([*common, "--reward", "acuracy", "--output-dir", str(tmp_path / "bad")]) == 2
+
+
+def test_heldout_every_scores_along_the_way_into_the_curve(tmp_path, user_file, capsys):
+    """`heldout_every` scores the held-out problems during training: printed, and saved as `curve` from step 0."""
+    assert cli.main(["train", "--config", _recipe(tmp_path, user_file, max_steps=3, heldout_every=2)]) == 0
+    said = capsys.readouterr().out
+    result = json.loads((tmp_path / "out" / "heldout_accuracy.json").read_text())
+    assert [p["step"] for p in result["curve"]] == [0, 2, 3]
+    assert result["curve"][0]["accuracy"] == result["before"] and result["curve"][-1]["accuracy"] == result["after"]
+    assert f"Held-out accuracy at step 2: {100 * result['curve'][1]['accuracy']:.1f}%" in said
+    # Without a before score the curve starts at the first step scored; a negative period fails before step 1.
+    recipe = _recipe(tmp_path, user_file, max_steps=2, heldout_every=1, heldout_before=False)
+    assert cli.main(["train", "--config", recipe]) == 0
+    curve = json.loads((tmp_path / "out" / "heldout_accuracy.json").read_text())["curve"]
+    assert [p["step"] for p in curve] == [1, 2]
+    assert cli.main(["train", "--config", _recipe(tmp_path, user_file, heldout_every=-1)]) == 2
+    assert "`heldout_every` must be >= 0" in capsys.readouterr().err
