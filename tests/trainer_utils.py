@@ -124,3 +124,45 @@ def write_recipe(folder, assets, **overrides) -> str:
     path = folder / "recipe.yaml"
     path.write_text(yaml.safe_dump({k: v for k, v in body.items() if v is not None}))
     return str(path)
+
+
+def write_toy_rows(path, n: int, seed: int):
+    """`n` toy arithmetic problems (levels 1 and 2) as a user's .jsonl: `prompt`, `completion`, `solution`."""
+    import random
+
+    from srft_trainer.toy.task import problems_to_dataset, sample_problems
+
+    rng = random.Random(seed)
+    rows = problems_to_dataset(sample_problems(1, n // 2, rng) + sample_problems(2, n - n // 2, rng))
+    rows.remove_columns("level").to_json(str(path), lines=True)
+    return path
+
+
+def write_user_arena(folder, **changes):
+    """
+    A user's SRFT recipe on the toy base and a 72-row .jsonl, and an arena file over it (fractions for splits; rows
+    base, SFT -> RL, SRFT; two rates, one test seed, 2 steps of 4 sequences, 4 problems scored); `changes` replace
+    arena keys.
+    """
+    from pathlib import Path
+
+    import yaml
+
+    import srft_trainer.toy as toy
+
+    folder = Path(folder)
+    data = write_toy_rows(folder / "mine.jsonl", 72, 3)
+    recipe = folder / "srft.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "model_name_or_path": str(Path(toy.__file__).parent / "base_model"), "dataset_name": str(data),
+        "reward_funcs": ["accuracy"], "num_generations": 4, "num_demos_per_group": 1, "max_completion_length": 128,
+        "use_cpu": True, "bf16": False, "gradient_checkpointing": False, "lr_scheduler_type": "constant",
+        "logging_steps": 1,
+    }))  # fmt: skip
+    arena = folder / "arena.yaml"
+    arena.write_text(yaml.safe_dump({
+        "recipe": str(recipe), "rows": ["base", "sft_grpo", "srft"], "grid": [1e-5, 1e-3], "test_seeds": [1],
+        "budget": {"steps": 2, "sequences": 4}, "splits": {"validation": 0.3, "test": 0.2}, "max_problems": 4,
+        "output_dir": str(folder / "arena"), **changes,
+    }))  # fmt: skip
+    return arena

@@ -23,7 +23,17 @@ from pathlib import Path
 
 from .config import ArenaConfig, ArenaError, load_arena, make_splits
 from .plan import PHASES, ArenaNotReady, Job, Plan
-from .report import chosen_rates, mean_std, rate, separation, tuning_table, values
+from .report import (
+    chosen_rates,
+    legend,
+    mean_std,
+    rate,
+    separation,
+    steps_to,
+    targets,
+    tuning_table,
+    values,
+)
 from .rows import LABELS, ROWS
 
 
@@ -48,10 +58,17 @@ def prepare(args: argparse.Namespace) -> tuple[ArenaConfig, Plan]:
     config = load_arena(args.config, smoke=args.smoke)
     from .config import recipe_values
 
-    train_file = recipe_values(config.recipe).get("dataset_name")
-    if not train_file or not Path(str(train_file)).is_file():
-        raise ArenaError(f"{config.recipe}: `dataset_name` must be a local file for an arena, got {train_file!r}")
-    plan = Plan(config, make_splits(config, str(train_file)))
+    world = None
+    if config.toy_task is not None:  # toy-world recipes: the arena builds its own world (its base ships: seconds)
+        from ..toy import build_toy_world
+
+        world = build_toy_world(config.output_dir / "toy-world", task=config.toy_task)
+        train_file = str(world.train_file)
+    else:
+        train_file = recipe_values(config.recipe).get("dataset_name")
+        if not train_file or not Path(str(train_file)).is_file():
+            raise ArenaError(f"{config.recipe}: `dataset_name` must be a local file for an arena, got {train_file!r}")
+    plan = Plan(config, make_splits(config, str(train_file), world), world)
     if not plan.base_model:
         raise ArenaError(f"{config.recipe}: `model_name_or_path` is required")
     check_rows(plan)
@@ -164,7 +181,8 @@ def write_report(config: ArenaConfig, plan: Plan, argv: list[str]) -> str:
         f"{config.sequences} sequences per row (SFT -> RL: half each); learning rates from "
         f"{', '.join(map(rate, config.grid))}, chosen per row and stage on validation with seed "
         f"{config.tuning_seed}; test seeds {', '.join(map(str, config.test_seeds))}; greedy accuracy on up to "
-        f"{config.max_problems} problems per split.",
+        f"{config.max_problems} problems per split, scored with {plan.backend}"
+        + (f", test also every {config.eval_every} steps." if config.eval_every else "."),
         f"`srft arena {' '.join(argv)}`",
         "",
         "Regime (what this result speaks for): " + regime,
@@ -185,12 +203,14 @@ def write_report(config: ArenaConfig, plan: Plan, argv: list[str]) -> str:
         lines += ["", f"Validation accuracy (%) over the grid, seed {config.tuning_seed} (chosen rate in bold"
                   + ("" if val is None else f"; base {100 * val:.1f}%") + "):", "",
                   tuning_table(tuning, config.grid, LABELS, chosen)]  # fmt: skip
+    lines += ["", "Rows:", "", legend(rows, config.recipe_for, lambda row: ROWS[row].stages, LABELS)]
     text = "\n".join(lines) + "\n"
     config.output_dir.mkdir(parents=True, exist_ok=True)
     (config.output_dir / "arena.md").write_text(text)
     payload = {"arena": str(config.path), "recipe": str(config.recipe), "model": plan.base_model,
                "grid": config.grid, "tuning_seed": config.tuning_seed, "test_seeds": config.test_seeds,
-               "steps": config.steps, "sequences": config.sequences,
+               "steps": config.steps, "sequences": config.sequences, "scoring": plan.backend,
+               "eval_every": config.eval_every,
                "splits": {k: str(v) for k, v in plan.splits.items()}, "regime": regime, **results}  # fmt: skip
     (config.output_dir / "arena.json").write_text(json.dumps(payload, indent=2))
     plot(config, results, rows, config.output_dir / "arena.png")
@@ -198,13 +218,19 @@ def write_report(config: ArenaConfig, plan: Plan, argv: list[str]) -> str:
 
 
 def results_table(runs: list[dict], rows: list[str], base: dict, chosen: dict) -> str:
-    """One line per row: chosen rate(s), validation accuracy there, test accuracy (and OOD) over the test seeds."""
+    """
+    One line per row: chosen rate(s), validation accuracy there, test accuracy (and OOD) over the test seeds, training
+    entropy, and the optimizer steps each row's test curve took to reach two targets set by SRFT's final accuracy.
+    """
     with_ood = base.get("final_ood_accuracy") is not None
+    half, half_gain = targets(runs, base) if base.get("accuracy") is not None else (None, None)
+    pct = lambda x: "–" if x is None else f"{100 * x:.1f}%"  # noqa: E731
     lines = [
         "| method | learning rate (chosen on validation) | validation accuracy (%) | test accuracy (%) |"
         + (" OOD accuracy (%) |" if with_ood else "")
-        + " training entropy | test runs |",
-        "|---|---|---|---|" + ("---|" if with_ood else "") + "---|---|",
+        + f" training entropy | steps to 50% of SRFT's accuracy ({pct(half)}) | steps to half of SRFT's gain "
+        f"({pct(half_gain)}) | test runs |",
+        "|---|---|---|---|" + ("---|" if with_ood else "") + "---|---|---|---|",
     ]
     for row in rows:
         mine = [base] if row == "base" else [r for r in runs if r["row"] == row]
@@ -216,9 +242,10 @@ def results_table(runs: list[dict], rows: list[str], base: dict, chosen: dict) -
         test = mean_std(values(mine, "final_accuracy", 100))
         ood = f" {mean_std(values(mine, 'final_ood_accuracy', 100))} |" if with_ood else ""
         entropy = mean_std(values(mine, "final_train_entropy"), 3)
+        reach = "| – | – |" if row == "base" else f"| {steps_to(mine, half)} | {steps_to(mine, half_gain)} |"
         lines.append(
-            f"| {LABELS[row]} | {chosen_rates(chosen.get(row))} | {val} | {test} |{ood} {entropy} "
-            f"| {0 if row == 'base' else len(mine)} |"
+            f"| {LABELS[row]} | {chosen_rates(chosen.get(row))} | {val} | {test} |{ood} {entropy} {reach} "
+            f"{0 if row == 'base' else len(mine)} |"
         )
     return "\n".join(lines)
 

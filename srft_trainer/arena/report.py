@@ -1,7 +1,8 @@
 # Copyright 2026 The srft-trainer authors. Licensed under the Apache License, Version 2.0.
 """
-The report of `benchmarks/paper_table.py`: Markdown tables (results on test, the learning-rate grid on validation,
-separations) and the PNG. Pure functions of the runs' records; `labels` maps a row's key to its name in the table.
+The report of `srft arena` (and of `benchmarks/paper_table.py`, its toy preset): Markdown tables (results on test, the
+learning-rate grid on validation, separations), the legend and the PNG. Pure functions of the runs' records; `labels`
+maps a row's key to its name in the table.
 """
 
 from __future__ import annotations
@@ -199,3 +200,28 @@ def plot(results, rows, base, png: Path, labels: dict[str, str], title: str, tun
     fig.tight_layout()
     fig.savefig(png, dpi=100)
     plt.close(fig)
+
+
+def legend(rows: list[str], recipe_for, stages_of, labels: dict[str, str]) -> str:
+    """
+    What each row trains: for each stage, the recipe (`recipe_for(kind)`) and the row's key overrides.
+
+    Args:
+        rows (`list[str]`): Row keys.
+        recipe_for (`Callable[[str], Path]`): The recipe a stage of that trainer kind starts from.
+        stages_of (`Callable[[str], tuple]`): A row's `(kind, overrides)` stages.
+        labels (`dict[str, str]`): A row's name in the table.
+    """
+    lines = []
+    for row in rows:
+        stages = stages_of(row)
+        if not stages:
+            lines.append(f"- {labels[row]}: untrained (scored once: greedy decoding).")
+            continue
+        parts = []
+        for kind, overrides in stages:
+            keys = ", ".join(f"`{k}: {str(v).lower() if isinstance(v, bool) else v}`" for k, v in overrides.items())
+            parts.append(f"`{recipe_for(kind)}` as `trainer: {kind}`" + (f" with {keys}" if keys else ""))
+        split = " then ".join(parts) + (" (half of the steps each, each stage tuned)" if len(stages) > 1 else "")
+        lines.append(f"- {labels[row]}: {split}.")
+    return "\n".join(lines)

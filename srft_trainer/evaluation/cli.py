@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -169,17 +168,9 @@ def _sources(args: argparse.Namespace, names: list[str]) -> dict[str, str | None
 
 
 def _backend(args: argparse.Namespace):
-    from .generation import TransformersBackend, VLLMBackend
+    from .generation import TransformersBackend, VLLMBackend, backend_name
 
-    name = args.backend
-    if name == "auto":
-        import torch
-
-        from ..vllm_colocate import vllm_on_cpu
-
-        installed = importlib.util.find_spec("vllm") is not None
-        name = "vllm" if installed and (torch.cuda.is_available() or vllm_on_cpu()) else "transformers"
-    if name == "vllm":
+    if backend_name(args.backend) == "vllm":
         return VLLMBackend(
             args.model,
             tokenizer=args.tokenizer,

@@ -16,6 +16,23 @@ from dataclasses import dataclass
 logger = logging.getLogger(__name__)
 
 
+def backend_name(name: str = "auto") -> str:
+    """
+    The backend `name` stands for: `"auto"` is vLLM when it is installed and has a device to run on (a GPU, or vLLM's
+    CPU build), else transformers; `"vllm"` and `"transformers"` are themselves.
+    """
+    if name != "auto":
+        return name
+    import importlib.util
+
+    import torch
+
+    from ..vllm_colocate import vllm_on_cpu
+
+    installed = importlib.util.find_spec("vllm") is not None
+    return "vllm" if installed and (torch.cuda.is_available() or vllm_on_cpu()) else "transformers"
+
+
 @dataclass(frozen=True)
 class SamplingSettings:
     """
