@@ -247,3 +247,30 @@ def test_one_smollm2_row_for_one_step(smollm2, tmp_path):
     assert state["global_step"] == 1 and state["log_history"][0]["srft/demos_used"] == 2
     scored = json.loads((job.out / "heldout_accuracy.json").read_text())
     assert scored["heldout_size"] == 4 and 0.0 <= scored["after"] <= 1.0
+
+
+def test_oneshot_sums_are_the_generators_output_disjoint_and_correct(tmp_path):
+    """The SmolLM2 arena's data: what scripts/make_oneshot_sums.py writes, no pair in two splits, every demo right."""
+    import importlib.util
+
+    from srft_trainer.grading import grade_math
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("make_oneshot_sums", root / "scripts" / "make_oneshot_sums.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--output-dir", str(tmp_path)])
+    pairs = {}
+    for name in ("train", "validation", "test"):
+        shipped = root / "examples" / "data" / "oneshot_sums" / f"{name}.jsonl"
+        assert (tmp_path / f"{name}.jsonl").read_text() == shipped.read_text(), name
+        rows = [json.loads(line) for line in shipped.read_text().splitlines()]
+        for row in rows:
+            a, b = map(int, row["prompt"][0]["content"].rsplit("What is ", 1)[1].rstrip("?\nA:").split(" + "))
+            assert row["solution"] == str(a + b) and grade_math(row["completion"], row["solution"]).correct
+        pairs[name] = {frozenset(map(int, r["completion"].split(" = ")[0].split(" + "))) for r in rows}
+        assert len(pairs[name]) == len(rows)
+    assert not (pairs["train"] & pairs["validation"] or pairs["train"] & pairs["test"])
+    assert not pairs["validation"] & pairs["test"]
+    recipe = yaml.safe_load((root / "recipes" / "smollm2" / "srft.yaml").read_text())
+    assert recipe["dataset_name"] == "examples/data/oneshot_sums/train.jsonl"
