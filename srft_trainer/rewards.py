@@ -65,3 +65,29 @@ def resolve_reward_funcs(names: list[str]) -> list[Callable]:
             raise ValueError(f"Module {module_path!r} has no callable {attr!r} (reward function {name!r}).")
         funcs.append(getattr(module, attr))
     return funcs
+
+
+def reward_totals(
+    reward_funcs: list[Callable],
+    prompts: list,
+    completions: list[str],
+    columns: dict[str, list],
+    reward_weights: list[float] | None = None,
+) -> list[float | None]:
+    """
+    The weighted total reward of each completion, as TRL calls reward functions: the data set's other `columns` (at
+    least `solution`, the gold answer) as keyword arguments, and a conversational prompt's completion as an assistant
+    message. `None` where no function could score it. Scoring counts a completion correct when its total is > 0
+    (`srft eval --reward`, `srft train`'s held-out score with the recipe's `reward_funcs`).
+    """
+    weights = reward_weights or [1.0] * len(reward_funcs)
+    if len(weights) != len(reward_funcs):
+        raise ValueError(f"{len(weights)} reward_weights for {len(reward_funcs)} reward_funcs")
+    texts = [[{"role": "assistant", "content": c}] if isinstance(p, list) else c for p, c in zip(prompts, completions)]
+    totals: list[float | None] = [None] * len(completions)
+    for func, weight in zip(reward_funcs, weights):
+        scores = func(prompts=list(prompts), completions=texts, **{k: list(v) for k, v in columns.items()})
+        for i, score in enumerate(scores):
+            if score is not None:
+                totals[i] = (totals[i] or 0.0) + weight * float(score)
+    return totals

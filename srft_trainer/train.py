@@ -148,11 +148,32 @@ def max_new_tokens(training_args) -> int:
     return max(160, getattr(training_args, "max_completion_length", None) or 0)
 
 
-def evaluate_heldout(trainer, dataset, size: int) -> float | None:
+def heldout_rewards(script_args, training_args) -> tuple[list, list[float] | None] | None:
     """
-    Greedy held-out accuracy of the trainer's model on the first `size` problems. Under `accelerate launch` each
-    process scores its share of the problems with the full model (gathered for the duration under ZeRO-3, as TRL
-    gathers it for generation) and the rewards are gathered.
+    What the held-out problems are scored with: `None` for the `accuracy` reward alone (its grader), else the recipe's
+    reward functions and, where the trainer's config has them, `reward_weights` (correct when the total is > 0).
+    """
+    names = list(script_args.reward_funcs or ["accuracy"])
+    if names in (["accuracy"], ["accuracy_reward"]):
+        return None
+    from .rewards import resolve_reward_funcs
+
+    return resolve_reward_funcs(names), getattr(training_args, "reward_weights", None)
+
+
+def scored_with(script_args) -> str:
+    names = list(script_args.reward_funcs or ["accuracy"])
+    if names in (["accuracy"], ["accuracy_reward"]):
+        return "the `accuracy` reward"
+    return f"the reward functions {names} (correct when the total reward is > 0)"
+
+
+def evaluate_heldout(trainer, dataset, size: int, rewards: tuple | None = None) -> float | None:
+    """
+    Greedy held-out accuracy of the trainer's model on the first `size` problems, graded by the `accuracy` reward or
+    by `rewards` ([`heldout_rewards`]). Under `accelerate launch` each process scores its share of the problems with
+    the full model (gathered for the duration under ZeRO-3, as TRL gathers it for generation) and the rewards are
+    gathered.
     """
     if dataset is None or size <= 0 or len(dataset) == 0:
         return None
@@ -169,21 +190,23 @@ def evaluate_heldout(trainer, dataset, size: int) -> float | None:
     ):
         budget = max_new_tokens(trainer.args)
         mine = subset.select(mine) if mine else None
-        rewards = score(model, trainer.processing_class, mine, max_new_tokens=budget).rewards if mine else []
-    rewards = gather_object(rewards)
-    return sum(rewards) / len(rewards)
+        funcs, weights = rewards or (None, None)
+        scores = score(model, trainer.processing_class, mine, max_new_tokens=budget, reward_funcs=funcs,
+                       reward_weights=weights).rewards if mine else []  # fmt: skip
+    scores = gather_object(scores)
+    return sum(scores) / len(scores)
 
 
 class HeldoutCurve(TrainerCallback):
     """Scores the held-out problems every `every` optimizer steps (not at the last: that is the `after` score)."""
 
-    def __init__(self, trainer, dataset, size: int, every: int):
-        self.trainer, self.dataset, self.size, self.every = trainer, dataset, size, every
+    def __init__(self, trainer, dataset, size: int, every: int, rewards: tuple | None = None):
+        self.trainer, self.dataset, self.size, self.every, self.rewards = trainer, dataset, size, every, rewards
         self.points: list[dict] = []
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step % self.every == 0 and state.global_step < state.max_steps:
-            accuracy = evaluate_heldout(self.trainer, self.dataset, self.size)
+            accuracy = evaluate_heldout(self.trainer, self.dataset, self.size, self.rewards)
             self.points.append({"step": state.global_step, "accuracy": accuracy})
             if self.trainer.accelerator.is_main_process:
                 print(f"Held-out accuracy at step {state.global_step}: {100 * accuracy:.1f}%", flush=True)
@@ -335,17 +358,20 @@ def main(argv: list[str] | None = None) -> int:
         needed = estimated_checkpoint_bytes(trainer.model, training_args.save_only_model) if saves else 0
         check_output_dir(training_args.output_dir, needed)
         trainer.add_callback(SaveOnSigterm())
+    rewards = heldout_rewards(script_args, training_args) if heldout is not None else None
     if heldout is not None and script_args.heldout_before and trainer.accelerator.is_main_process:
         n = min(script_args.heldout_size, len(heldout))
         print(
-            f"Scoring the model before training: {n} held-out problems ({heldout_name}), greedy, with the "
-            f"`accuracy` reward, up to {max_new_tokens(training_args)} new tokens...",
+            f"Scoring the model before training: {n} held-out problems ({heldout_name}), greedy, with "
+            f"{scored_with(script_args)}, up to {max_new_tokens(training_args)} new tokens...",
             flush=True,
         )
-    before = evaluate_heldout(trainer, heldout, script_args.heldout_size) if script_args.heldout_before else None
+    before = (
+        evaluate_heldout(trainer, heldout, script_args.heldout_size, rewards) if script_args.heldout_before else None
+    )
     curve = None
     if heldout is not None and script_args.heldout_every:
-        curve = HeldoutCurve(trainer, heldout, script_args.heldout_size, script_args.heldout_every)
+        curve = HeldoutCurve(trainer, heldout, script_args.heldout_size, script_args.heldout_every, rewards)
         trainer.add_callback(curve)
     trainer.train(resume_from_checkpoint=resume)
     sigterm = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, SaveOnSigterm)), None)
@@ -357,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         _end(trainer)
         return 0
-    after = evaluate_heldout(trainer, heldout, script_args.heldout_size)
+    after = evaluate_heldout(trainer, heldout, script_args.heldout_size, rewards)
 
     output_dir = training_args.output_dir
     # Save without Trainer.save_model's built-in push: the push below may fail without losing the local copy.
@@ -370,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             "trainer": script_args.trainer,
             "heldout_size": n,
             "heldout": heldout_name,
+            "scored_with": scored_with(script_args),
             "before": before,
             "after": after,
         }

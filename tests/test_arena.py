@@ -274,3 +274,20 @@ def test_oneshot_sums_are_the_generators_output_disjoint_and_correct(tmp_path):
     assert not pairs["validation"] & pairs["test"]
     recipe = yaml.safe_load((root / "recipes" / "smollm2" / "srft.yaml").read_text())
     assert recipe["dataset_name"] == "examples/data/oneshot_sums/train.jsonl"
+
+
+def test_a_recipe_with_its_own_reward_is_scored_with_it_in_every_row(arena_file):
+    """Every row's recipe carries the SRFT recipe's reward functions (scored in process with them), and `srft eval`
+    jobs score with the recipe (`--recipe`); with the `accuracy` reward alone they use its grader."""
+    recipe = arena_file.parent / "srft.yaml"
+    body = yaml.safe_load(recipe.read_text())
+    args = arena_cli.build_parser().parse_args(["--config", str(arena_file)])
+    _, plan = arena_cli.prepare(args)
+    assert "--recipe" not in plan.jobs("base")[0][0].argv
+    recipe.write_text(yaml.safe_dump({**body, "reward_funcs": ["trainer_utils.contains_solution"]}))
+    _, plan = arena_cli.prepare(args)
+    (job,) = plan.jobs("base")[0]
+    assert job.argv[job.argv.index("--recipe") + 1] == str(recipe)
+    for row in ("sft_grpo", "srft"):
+        written = yaml.safe_load(plan.stage_recipe(row, 0).read_text())
+        assert written["reward_funcs"] == ["trainer_utils.contains_solution"], row

@@ -201,3 +201,21 @@ def test_heldout_every_scores_along_the_way_into_the_curve(tmp_path, user_file, 
     assert [p["step"] for p in curve] == [1, 2]
     assert cli.main(["train", "--config", _recipe(tmp_path, user_file, heldout_every=-1)]) == 2
     assert "`heldout_every` must be >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_heldout_scored_with_the_recipes_own_reward_functions(tmp_path, user_file, capsys):
+    """A recipe whose reward is not `accuracy` is scored with it (correct when the total is > 0), in process as by
+    `srft eval --data --reward`: the same number for the same model and problems."""
+    reward = "trainer_utils.contains_solution"
+    assert cli.main(["train", "--config", _recipe(tmp_path, user_file, reward_funcs=[reward])]) == 0
+    said = capsys.readouterr().out
+    assert f"greedy, with the reward functions ['{reward}'] (correct when the total reward is > 0)" in said
+    out = tmp_path / "out"
+    result = json.loads((out / "heldout_accuracy.json").read_text())
+    assert result["scored_with"].startswith("the reward functions")
+    code = cli.main(["eval", "--model", str(out), "--data", str(out / "heldout.jsonl"), "--reward", reward,
+                     "--output-dir", str(tmp_path / "eval"), "--max-new-tokens", "160"])  # fmt: skip
+    assert code == 0
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())["benchmarks"]["heldout"]
+    assert summary["accuracy"] == pytest.approx(100 * result["after"])

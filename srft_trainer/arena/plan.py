@@ -81,7 +81,11 @@ class Plan:
             self.overrides.update(toy_world=str(world.root), model_name_or_path=str(world.model_dir))
         if config.model_name_or_path:  # the arena's model replaces the recipe's in every row's recipe
             self.overrides["model_name_or_path"] = config.model_name_or_path
+        if self.recipe.get("reward_funcs"):  # every row is scored with the SRFT recipe's reward functions
+            self.overrides["reward_funcs"] = self.recipe["reward_funcs"]
         self.recipe.update(self.overrides)
+        names = list(self.recipe.get("reward_funcs") or ["accuracy"])
+        self.custom_rewards = names not in (["accuracy"], ["accuracy_reward"])  # else: the `accuracy` grader
         self.base_model = str(self.recipe.get("model_name_or_path") or "")
         self.runs = config.output_dir / "runs"
         from ..evaluation.generation import backend_name
@@ -188,6 +192,8 @@ class Plan:
         argv = ["--model", str(model), "--data", str(data), "--output-dir", str(out), "--backend", self.backend,
                 "--temperature", "0", "--max-new-tokens", str(budget), "--limit",
                 str(self.config.max_problems)]  # fmt: skip
+        if self.custom_rewards:  # the recipe's reward functions and weights, as `srft train` scores in process
+            argv += ["--recipe", str(self.config.recipe)]
         return Job("eval", phase, row, out, argv, scored=True)
 
     def scoring_jobs(self, row: str, phase: str, out: Path, data: Path, steps: int, every: int = 0) -> list[Job]:

@@ -60,16 +60,11 @@ def grade_with_rewards(
     and returns [`grade_problem_samples`]'s records plus `reward` (the weighted total; `None` where no function could
     score the sample). A sample counts as correct when its total reward is > 0.
     """
-    weights = reward_weights or [1.0] * len(reward_funcs)
-    conversational = isinstance(problem.prompt, list)
-    texts = [[{"role": "assistant", "content": c}] if conversational else c for c in completions]
-    totals: list[float | None] = [None] * len(completions)
-    for func, weight in zip(reward_funcs, weights, strict=True):
-        scores = func(prompts=[problem.prompt] * len(completions), completions=texts,
-                      solution=[problem.gold] * len(completions))  # fmt: skip
-        for i, score in enumerate(scores):
-            if score is not None:
-                totals[i] = (totals[i] or 0.0) + weight * float(score)
+    from ..rewards import reward_totals
+
+    n = len(completions)
+    totals = reward_totals(reward_funcs, [problem.prompt] * n, completions, {"solution": [problem.gold] * n},
+                           reward_weights)  # fmt: skip
     records = grade_problem_samples(problem, completions)
     for record, total in zip(records, totals):
         record["reward"] = total

@@ -18,6 +18,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..evaluation.generation import SamplingSettings, TransformersBackend
 from ..grading import accuracy_reward
+from ..rewards import reward_totals
 
 
 @dataclass
@@ -49,9 +50,12 @@ def evaluate_heldout(
     batch_size: int = 64,
     max_new_tokens: int = 160,
     seed: int = 0,
+    reward_funcs: list | None = None,
+    reward_weights: list[float] | None = None,
 ) -> HeldoutResult:
     """
-    Generates one completion per held-out prompt and scores it with [`srft_trainer.grading.accuracy_reward`].
+    Generates one completion per held-out prompt and scores it with [`srft_trainer.grading.accuracy_reward`], or with
+    `reward_funcs` (correct when the weighted total is > 0, as `srft eval --reward` counts it).
 
     The caller's random state (Python, NumPy, torch) is left as it was, so evaluating in the middle of a training run
     does not change the run's own sampling. A model that was in training mode is put back in training mode.
@@ -74,11 +78,14 @@ def evaluate_heldout(
             Completion length limit (the longest toy demonstration is ~110 tokens).
         seed (`int`, *optional*, defaults to `0`):
             Sampling seed.
+        reward_funcs (`list[Callable]`, *optional*):
+            Score with these reward functions (called as TRL calls them, with the data set's columns but `prompt` and
+            `completion`) instead of the `accuracy` reward; `reward_weights` weighs them.
 
     Returns:
         [`HeldoutResult`]: overall and per-level accuracy, with the completions and their rewards.
     """
-    for column in ("prompt", "solution"):
+    for column in ("prompt",) if reward_funcs else ("prompt", "solution"):
         if column not in dataset.column_names:
             raise ValueError(f"The held-out data set needs a `{column}` column; it has {dataset.column_names}.")
     if n is not None:
@@ -105,7 +112,12 @@ def evaluate_heldout(
         np.random.set_state(numpy_state)
         if was_training:
             model.train()
-    rewards = [r or 0.0 for r in accuracy_reward(completions, dataset["solution"])]
+    if reward_funcs:
+        columns = {k: dataset[k] for k in dataset.column_names if k not in ("prompt", "completion")}
+        totals = reward_totals(reward_funcs, dataset["prompt"], completions, columns, reward_weights)
+        rewards = [1.0 if total is not None and total > 0 else 0.0 for total in totals]
+    else:
+        rewards = [r or 0.0 for r in accuracy_reward(completions, dataset["solution"])]
     levels = dataset["level"] if "level" in dataset.column_names else [0] * len(dataset)
     by_level: dict[int, list[float]] = defaultdict(list)
     for level, reward in zip(levels, rewards):
