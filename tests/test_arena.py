@@ -147,10 +147,19 @@ def test_emitted_slurm_arrays(arena_file, capsys):
     assert all("afterok:$previous" in line for line in order[1:])
 
 
-def test_shipped_arena_file_loads():
-    config = load_arena(Path(__file__).resolve().parents[1] / "recipes" / "custom" / "arena.yaml")
+def test_shipped_arena_files_load():
+    root = Path(__file__).resolve().parents[1]
+    config = load_arena(root / "recipes" / "custom" / "arena.yaml")
     assert config.rows == ["base", "sft", "grpo", "sft_grpo", "srft"] and config.recipe.name == "srft.yaml"
     assert config.steps * config.sequences > 0 and len(config.grid) == 3
+    shipped = sorted((root / "recipes").rglob("arena.yaml"))
+    assert len(shipped) == 5  # custom, smollm2 and the three toy tasks
+    for path in shipped:
+        config = load_arena(path)
+        assert "srft" in config.rows and all(recipe.is_file() for recipe in config.recipes.values()), path
+    smollm2 = load_arena(root / "recipes" / "smollm2" / "arena.yaml")
+    assert smollm2.rows == ["base", "sft", "grpo", "srft"] and len(smollm2.test_seeds) == 2
+    assert smollm2.model_name_or_path == str(Path("~/.cache/srft_trainer/smollm2-135m-instruct").expanduser())
 
 
 def _finish(folder: Path, accuracy: float | None = None, steps: int = 2) -> None:
