@@ -89,7 +89,7 @@ def test_ci_preset_runs_the_protocol_end_to_end(paper_table, tmp_path, capsys):
             assert lr == choose(grid, [1e-5, 1e-3])[0], (row, stage)
     # SFT -> RL's RL stage was tuned from the chosen SFT stage's model.
     sft_lr = report.rate(payload["chosen"]["sft_grpo"]["learning_rates"][0])
-    rl_runs = sorted((tmp_path / "runs" / "tune").glob("sft_grpo-lr*-stage1-*"))
+    rl_runs = sorted(p for p in (tmp_path / "runs" / "tune").glob("sft_grpo-lr*-stage1-*") if p.is_dir())
     assert len(rl_runs) == 2 and all(r.name.startswith(f"sft_grpo-lr{sft_lr}-stage1-") for r in rl_runs)
     assert [(r["row"], r["seed"]) for r in payload["runs"]] == [("sft_grpo", 1), ("srft", 1)]
     for run in payload["runs"]:  # scored at step 0 (the base) and after each step

@@ -210,6 +210,7 @@ EDGE_VALUES = {
     "heldout_fraction": [0.0, 1e-9, 1.0],
     "heldout_size": [0, -1, 1],
     "heldout_before": [False],
+    "heldout_every": [0, -1, 1],
     "plot_curves": [False],
 }
 
