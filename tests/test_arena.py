@@ -163,8 +163,10 @@ def test_shipped_arena_files_load():
 
 
 def _finish(folder: Path, accuracy: float | None = None, steps: int = 2) -> None:
-    """Writes what a finished `srft train` (trainer_state.json) or `srft eval` (summary.json) leaves on disk."""
+    """Writes what a finished `srft train` (trainer_state.json) or `srft eval` (summary.json) leaves on disk, and the
+    job's log beside its folder, as `srft arena` writes it."""
     folder.mkdir(parents=True, exist_ok=True)
+    folder.with_name(folder.name + ".log").write_text("ran\n")
     if accuracy is None:
         (folder / "trainer_state.json").write_text(json.dumps({"global_step": steps, "log_history": []}))
     else:

@@ -338,8 +338,9 @@ def stage_curve(run: Path, steps: int) -> list[dict]:
         scored = json.loads(path.read_text())
         points = scored.get("curve") or [{"step": steps, "accuracy": scored["after"]}]
     else:
+        # The scoring folders (each job's .log lies beside its folder).
         points = [{"step": int(p.name.removeprefix("scored-step")), "accuracy": summary_accuracy(p)}
-                  for p in run.glob("scored-step*")]  # fmt: skip
+                  for p in run.glob("scored-step*") if p.is_dir()]  # fmt: skip
         points = sorted((p for p in points if p["accuracy"] is not None), key=lambda p: p["step"])
         points.append({"step": steps, "accuracy": final_score(run)})
     return [p for p in points if p["step"] > 0]
